@@ -1,0 +1,12 @@
+import { readFileSync } from "node:fs";
+import { Board } from "../sim/board/board.ts";
+import config from "../espruino.config.js";
+const b = new Board({ config: config as any, unpowered: true });
+b.storage.write(".bootcde", readFileSync("dist/firmware.js", "latin1"));
+b.restorePower();
+b.advance(5000);
+console.log(JSON.stringify(b.console.transcript()));
+console.log(b.textRuns(), b.panel.refreshes, b.notes.slice(0, 5), b.panel.unknown, b.panel.faults);
+b.press(); b.advance(3000);
+console.log(b.textRuns(), b.panel.refreshes, b.notes.slice(0, 5));
+console.log(JSON.stringify(b.console.transcript().slice(-300)));

@@ -1,0 +1,200 @@
+/**
+ * The card: what a press does (document B, steps 2-4). No timers or globals
+ * of its own: main.ts owns the button and the one wipe timer, and calls in.
+ *
+ * - boot(): reads the profile and sets up the counter; draws the idle screen,
+ *   or "not issued" when there is no valid profile. (E-ink keeps its image
+ *   without power, so boot always draws: a code left on the panel by a power
+ *   cut goes away.)
+ * - press(): counter mode commits the next counter to flash FIRST, then
+ *   computes HOTP and shows it; time mode shows TOTP of the clock. Returns
+ *   the ms after which main calls wipe(), 0 when nothing was shown.
+ * - longPress(): reserved for switching between profiles. It never makes a
+ *   code; today it changes nothing and draws nothing.
+ *
+ * The profile is read and checked again at every press, and its key wiped
+ * after use: nothing secret stays in RAM between presses, a profile damaged
+ * since boot shows "not issued", and a profile written since boot (issued
+ * again over the console) is picked up without a restart.
+ *
+ * - install(): takes a profile the provisioning tool staged (written whole
+ *   to stagingName(profileFile)) and, once its check passes, makes it the
+ *   live profile; boot() does it first, so a card cut off while installing
+ *   finishes at its next power-up. A staged record that fails its check was
+ *   cut off while being written: it is erased and the live profile stays.
+ *
+ * Counter mode fails closed: if the profile says its counter was set up
+ * (activated) but no counter file is found, the counter was lost and
+ * starting again would repeat codes, so the card shows "not issued".
+ */
+import type { Clock, Display, FlashStore, Hash, HashName } from "./types";
+import { DEFAULT_STEPS, MonotonicCounter } from "./counter";
+import { decodeProfile, profileDigest, stagingName } from "./profile";
+import type { StoredProfile } from "./profile";
+import { hotp, totp } from "./otp";
+import { equalBytes, wipe } from "./bytes";
+
+export interface CardOptions {
+  store: FlashStore;
+  /** The hashes the board has; SHA256 is needed for the profile check. */
+  hashes: (name: HashName) => Hash | undefined;
+  clock: Clock;
+  display: Display;
+  /** Storage file of the profile. */
+  profileFile: string;
+  /** Prefix of the counter's Storage files. */
+  counterPrefix: string;
+  /** How long a code stays on the screen, ms (> 0). */
+  wipeAfterMs: number;
+  /** Presses per counter file (default DEFAULT_STEPS). */
+  counterSteps?: number;
+}
+
+const ACTIVATED = new Uint8Array(4);
+
+export class Card {
+  private ready = false;
+  private fingerprint = -1;
+  private counter: MonotonicCounter | null = null;
+  private showing = false;
+  private readonly staging: string;
+
+  constructor(private readonly o: CardOptions) {
+    if (!o || !o.store || !o.display || typeof o.hashes !== "function" || typeof o.clock !== "function") {
+      throw new Error("card needs store, display, hashes and clock");
+    }
+    if (!(o.wipeAfterMs > 0)) throw new Error("card wipeAfterMs must be > 0");
+    this.staging = stagingName(o.profileFile);
+  }
+
+  /**
+   * Install a staged profile (see above). True when the live profile is now
+   * the staged one. Throws when flash fails: the staged file is kept, so
+   * the next boot tries again.
+   */
+  install(): boolean {
+    const store = this.o.store;
+    const staged = store.read(this.staging);
+    if (staged === undefined) return false;
+    const sha256 = this.o.hashes("SHA256");
+    const p = sha256 ? decodeProfile(staged, sha256) : null;
+    if (p) wipe(p.key);
+    // A profile that already ran (activated) was not written by a tool: never install it.
+    if (!p || p.activated) {
+      store.erase(this.staging);
+      return false;
+    }
+    // Copies: writing the live file may move the staged one (a view of flash).
+    const d = new Uint8Array(32);
+    d.set(staged.subarray(p.activationOffset - 32, p.activationOffset));
+    if (!this.holds(d)) {
+      const record = new Uint8Array(staged.length);
+      record.set(staged);
+      // Offset 0 of an existing file: Storage drops the old file and writes this one whole.
+      if (!store.write(this.o.profileFile, record, 0) || !this.holds(d)) throw new Error("install: profile write failed");
+    }
+    store.erase(this.staging);
+    this.ready = false;
+    return true;
+  }
+
+  /** The live profile's digest (not secret), or null without a valid one. */
+  digest(): Uint8Array | null {
+    const sha256 = this.o.hashes("SHA256");
+    return sha256 ? profileDigest(this.o.store.read(this.o.profileFile), sha256) : null;
+  }
+
+  /** True when a staged profile waits to be installed. */
+  staged(): boolean {
+    return this.o.store.read(this.staging) !== undefined;
+  }
+
+  boot(): void {
+    let ok = false;
+    let p: StoredProfile | null = null;
+    try {
+      this.install();
+      p = this.readProfile();
+      ok = this.prepare(p);
+    } finally {
+      // Also when reading flash threw: the panel must not keep an old code.
+      if (p) wipe(p.key);
+      this.showing = false;
+      if (ok) this.o.display.wipe();
+      else this.o.display.showNotIssued();
+    }
+  }
+
+  /** tell, when given, also receives the code shown (the provisioning tool's first code). */
+  press(tell?: (code: string) => void): number {
+    const p = this.readProfile();
+    if (!p) return this.refuse();
+    let code = "";
+    let caption = p.cardId;
+    try {
+      if ((!this.ready || p.fingerprint !== this.fingerprint) && !this.prepare(p)) return this.refuse();
+      const hash = this.o.hashes(p.algorithm) as Hash; // prepare() checked it exists
+      if (p.mode === "counter") {
+        const c = (this.counter as MonotonicCounter).next(); // committed before the code exists
+        code = hotp(hash, p.key, c, p.digits);
+        caption += " #" + c;
+      } else {
+        code = totp(hash, p.key, this.o.clock(), p.stepSeconds, p.digits);
+      }
+    } finally {
+      wipe(p.key);
+    }
+    this.showing = true;
+    this.o.display.showCode(code, caption);
+    if (tell) tell(code);
+    return this.o.wipeAfterMs;
+  }
+
+  /** Reserved for switching profiles: never makes a code, and for now does nothing. */
+  longPress(): void {}
+
+  /** Take the code off the screen (nothing to do when none is shown). */
+  wipe(): void {
+    if (!this.showing) return;
+    this.showing = false;
+    this.o.display.wipe();
+  }
+
+  private holds(d: Uint8Array): boolean {
+    const live = this.digest();
+    return live !== null && equalBytes(live, d);
+  }
+
+  private refuse(): number {
+    this.ready = false;
+    this.showing = false;
+    this.o.display.showNotIssued();
+    return 0;
+  }
+
+  private readProfile(): StoredProfile | null {
+    const sha256 = this.o.hashes("SHA256");
+    return sha256 ? decodeProfile(this.o.store.read(this.o.profileFile), sha256) : null;
+  }
+
+  /** Make the card ready for profile p (false: it must not make codes). */
+  private prepare(p: StoredProfile | null): boolean {
+    this.ready = false;
+    this.counter = null;
+    if (!p) return false;
+    if (!this.o.hashes(p.algorithm)) return false;
+    if (p.mode === "counter") {
+      const counter = new MonotonicCounter(this.o.store, this.o.counterPrefix, p.fingerprint, this.o.counterSteps || DEFAULT_STEPS);
+      if (!counter.load()) {
+        if (p.activated) return false; // counter lost: never start again
+        counter.init(p.startCounter);
+      }
+      // Set after the counter exists: a cut in between finds the counter next time.
+      if (!p.activated && !this.o.store.write(this.o.profileFile, ACTIVATED, p.activationOffset)) return false;
+      this.counter = counter;
+    }
+    this.fingerprint = p.fingerprint;
+    this.ready = true;
+    return true;
+  }
+}

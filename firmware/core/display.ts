@@ -1,0 +1,106 @@
+/**
+ * The Display (types.ts) over a Panel. Each update draws its screen into a
+ * fresh surface, hands the frame to the panel and keeps nothing: a 200x200
+ * frame is 5,000 bytes, about a fifth of the card's RAM, so at idle the card
+ * holds no frame and no code.
+ *
+ * Refresh policy: one update in every `fullRefreshEvery` is a full refresh
+ * against ghosting, the first after boot among them; the others are partial.
+ * The panel takes seconds per refresh: a request that arrives meanwhile waits,
+ * and only the latest one waits (a newer request replaces an older one), so
+ * presses never build a queue and the screen ends on what was asked last.
+ */
+import type { Display, Panel } from "./types";
+import type { Decode, Surface } from "./screens";
+import { checkCode, checkText, drawBlankScreen, drawCodeScreen, drawNotIssuedScreen } from "./screens";
+import { isIntIn } from "./bytes";
+
+export interface DisplayOptions {
+  width: number;
+  height: number;
+  /** A new 1 bpp surface, MSB-first rows: Graphics.createArrayBuffer(w, h, 1, {msb: true}) on the card. */
+  createSurface(width: number, height: number): Surface & { buffer: ArrayBuffer };
+  panel: Panel;
+  /** One update in this many is a full refresh (1: all of them). */
+  fullRefreshEvery: number;
+  /** Base64 to a string of bytes, for the fonts: Espruino's atob. */
+  decode: Decode;
+}
+
+// What a pending request draws. Numbers and two strings rather than a closure:
+// no allocation per request.
+const NONE = 0;
+const CODE = 1;
+const NOT_ISSUED = 2;
+const BLANK = 3;
+
+export function createDisplay(opts: DisplayOptions): Display {
+  if (!opts || !isIntIn(opts.width, 1, 4096) || !isIntIn(opts.height, 1, 4096)) {
+    throw new Error("display width and height must be integers 1..4096");
+  }
+  if (!isIntIn(opts.fullRefreshEvery, 1, 1000000)) throw new Error("fullRefreshEvery must be an integer >= 1");
+  if (typeof opts.createSurface !== "function" || typeof opts.decode !== "function") {
+    throw new Error("display needs createSurface and decode functions");
+  }
+  if (!opts.panel || typeof opts.panel.show !== "function") throw new Error("display needs a panel");
+  const panel = opts.panel;
+  const every = opts.fullRefreshEvery;
+
+  let busy = false;
+  /** Updates since the last full refresh; 0 makes the next one full. */
+  let sinceFull = 0;
+  let pending = NONE;
+  let pendingCode = "";
+  let pendingCaption = "";
+
+  function send(kind: number, code: string, caption: string): void {
+    busy = true;
+    try {
+      const s = opts.createSurface(opts.width, opts.height);
+      if (kind === CODE) drawCodeScreen(s, opts.decode, code, caption);
+      else if (kind === NOT_ISSUED) drawNotIssuedScreen(s, opts.decode);
+      else drawBlankScreen(s);
+      const full = sinceFull === 0;
+      sinceFull = (sinceFull + 1) % every;
+      // The surface goes out of scope here; the panel holds the frame only until it is sent.
+      panel.show(new Uint8Array(s.buffer), full, done);
+    } catch (e) {
+      busy = false; // a failed update must not leave the display waiting for a done() that never comes
+      throw e;
+    }
+  }
+
+  function done(): void {
+    if (!busy) return;
+    busy = false;
+    if (pending === NONE) return;
+    const kind = pending;
+    const code = pendingCode;
+    const caption = pendingCaption;
+    pending = NONE;
+    pendingCode = ""; // the code is not kept once drawn
+    pendingCaption = "";
+    send(kind, code, caption);
+  }
+
+  function request(kind: number, code: string, caption: string): void {
+    if (!busy) return send(kind, code, caption);
+    pending = kind;
+    pendingCode = code;
+    pendingCaption = caption;
+  }
+
+  return {
+    showCode(code: string, caption: string): void {
+      checkCode(code);
+      checkText(caption, "caption");
+      request(CODE, code, caption);
+    },
+    showNotIssued(): void {
+      request(NOT_ISSUED, "", "");
+    },
+    wipe(): void {
+      request(BLANK, "", "");
+    },
+  };
+}

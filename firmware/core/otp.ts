@@ -1,0 +1,77 @@
+/**
+ * HOTP (RFC 4226) and TOTP (RFC 6238) over an injected hash.
+ *
+ * The moving factor is a 64-bit big-endian counter. Espruino has no BigInt
+ * and its integers are 32-bit, so the counter travels as two uint32 words;
+ * `hotp` and `totp` split a safe integer (< 2^53) into those words with
+ * arithmetic. TOTP time steps pass 2^32 after the year 2106 at a 1 s step,
+ * and that works the same way.
+ */
+import type { Hash } from "./types";
+import { checkBytes, isIntIn, writeU32BE } from "./bytes";
+import { hmac } from "./hmac";
+
+export const MIN_DIGITS = 3;
+export const MAX_DIGITS = 10;
+/** RFC 4226 R6: the shared secret MUST be at least 128 bits. */
+export const MIN_KEY_BYTES = 16;
+
+/**
+ * 10^0..10^9 as literals: Math.pow is inexact on Espruino. 10^10 is not
+ * needed: a 10-digit code is the 31-bit value itself (< 2^31 < 10^10).
+ */
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/**
+ * The 8-byte counter block, allocated once. Sharing it is safe because all of
+ * this is synchronous: hotpWords writes it and hmac() has consumed it before
+ * hotpWords returns, and a Hash never calls back into the code engine.
+ */
+const block = new Uint8Array(8);
+
+/** HOTP for the 64-bit counter counterHi * 2^32 + counterLo. */
+export function hotpWords(hash: Hash, key: Uint8Array, counterHi: number, counterLo: number, digits: number): string {
+  checkBytes(key, "HOTP key");
+  if (key.length < MIN_KEY_BYTES) throw new Error("HOTP key must be at least " + MIN_KEY_BYTES + " bytes");
+  if (!isIntIn(counterHi, 0, 0xffffffff) || !isIntIn(counterLo, 0, 0xffffffff)) {
+    throw new Error("HOTP counter words must be integers 0..2^32-1");
+  }
+  if (!isIntIn(digits, MIN_DIGITS, MAX_DIGITS)) {
+    throw new Error("HOTP digits must be an integer " + MIN_DIGITS + ".." + MAX_DIGITS);
+  }
+  writeU32BE(block, 0, counterHi);
+  writeU32BE(block, 4, counterLo);
+  const h = hmac(hash, key, block);
+
+  // Dynamic truncation (RFC 4226 5.3): the low nibble of the last byte picks
+  // 4 bytes; dropping their top bit gives a non-negative 31-bit number.
+  const o = h[h.length - 1] & 15;
+  const bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  let s = String(digits < MAX_DIGITS ? bin % POW10[digits] : bin);
+  while (s.length < digits) s = "0" + s;
+  return s;
+}
+
+/** HOTP for counter, a non-negative safe integer (0..2^53-1). */
+export function hotp(hash: Hash, key: Uint8Array, counter: number, digits: number): string {
+  if (!isIntIn(counter, 0, 9007199254740991)) throw new Error("HOTP counter must be an integer 0..2^53-1");
+  // Exact in doubles: counter < 2^53, so the quotient and remainder are too.
+  const hi = Math.floor(counter / 4294967296);
+  return hotpWords(hash, key, hi, counter - hi * 4294967296, digits);
+}
+
+/** RFC 6238 time step T = floor((unixSeconds - T0) / step) with T0 = 0. */
+export function timeStep(unixSeconds: number, stepSeconds: number): number {
+  if (typeof unixSeconds !== "number" || !(unixSeconds >= 0 && unixSeconds <= 9007199254740991)) {
+    throw new Error("TOTP time must be a number of seconds 0..2^53-1");
+  }
+  if (!isIntIn(stepSeconds, 1, 0xffffffff)) throw new Error("TOTP step must be an integer number of seconds >= 1");
+  // Whole seconds first (getTime() is fractional); then both operands are
+  // integers below 2^53, and floor of their double quotient is exact.
+  return Math.floor(Math.floor(unixSeconds) / stepSeconds);
+}
+
+/** TOTP: HOTP of the current time step. */
+export function totp(hash: Hash, key: Uint8Array, unixSeconds: number, stepSeconds: number, digits: number): string {
+  return hotp(hash, key, timeStep(unixSeconds, stepSeconds), digits);
+}

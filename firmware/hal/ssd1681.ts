@@ -1,0 +1,203 @@
+/**
+ * SSD1681 e-paper driver (200x200 B/W, Waveshare 1.54" V2 / Good Display
+ * GDEH0154D67) over 4-wire SPI, implementing core's Panel.
+ *
+ * One update, each step started by the previous one's timer or BUSY edge:
+ *   RST low 10 ms, high, 10 ms, BUSY low   hardware reset: the only way out of deep sleep
+ *   0x12, BUSY low                         software reset (registers to defaults, RAM kept)
+ *   setup table, 0x24 frame, 0x22 mode, 0x20, BUSY low   the refresh itself
+ *   0x4E/0x4F, 0x26 frame, 0x10 0x01       base image for the next partial refresh, deep sleep
+ *
+ * Update modes (0x22, Display Update Control 2; bits run in this order:
+ * 0x80 clock on, 0x40 analog on, 0x20 load temperature, 0x10 load LUT from
+ * OTP, 0x08 display mode 2, 0x04 display, 0x02 analog off, 0x01 clock off):
+ *   full    0xF7: mode 1, the panel's full waveform (flashes, clears ghosting)
+ *   partial 0xFF: mode 2, the panel's partial waveform, which drives only the
+ *           pixels where new RAM (0x24) differs from base RAM (0x26)
+ * Both load temperature and LUT (registers are at their defaults after the
+ * resets) and end with analog and clock off, since deep sleep follows. The
+ * Waveshare V2 reference (2019, OTP waveforms) uses 0xF7/0xFF; its later code
+ * loads its own LUTs and uses 0xC7/0xCF; GxEPD2's 0xF4/0xFC keep analog on for
+ * back-to-back updates, which a card asleep between presses does not need.
+ *
+ * RAM survives deep sleep mode 1 (datasheet), and the resets leave RAM alone
+ * (assumed as GxEPD2 and Waveshare do; to confirm on real glass), so 0x26 is
+ * written with the frame after each refresh: the next partial refresh diffs
+ * against what the glass shows without the card keeping a 5 KB copy. The
+ * frame must therefore stay unchanged until done(). The first update after
+ * start (or after a failed one) is always full: the base RAM is unknown.
+ *
+ * BUSY (active high) is awaited with a one-shot falling-edge watch plus a
+ * BUSY_TIMEOUT_MS timer, so a dead panel cannot hang the card: the update is
+ * abandoned, `timeouts` counts it and done() still runs. Nothing stays
+ * scheduled between updates.
+ */
+import type { Panel } from "../core/types";
+
+export interface Ssd1681Options {
+  /** An SPI already set up (mode 0, MSB first, up to 20 MHz). CS is driven here, not by SPI.write. */
+  spi: SPI;
+  cs: Pin;
+  dc: Pin;
+  rst: Pin;
+  busy: Pin;
+  /** Pixels; width a multiple of 8. At most 200x200. */
+  width: number;
+  height: number;
+}
+
+/** Longest wait for BUSY to fall, ms: a full refresh takes about 2 s at 25 C and grows in the cold. */
+export const BUSY_TIMEOUT_MS = 8000;
+/** Reset pulse, and the settling time after it, ms (as GxEPD2 and the Waveshare reference). */
+const RESET_MS = 10;
+const MODE_FULL = 0xf7;
+const MODE_PARTIAL = 0xff;
+/** Border waveform (0x3C): white via LUT1 on a full refresh; held at VCOM on a partial one so it does not flash. */
+const BORDER_FULL = 0x05;
+const BORDER_PARTIAL = 0x80;
+/** Offsets into the setup table: the border byte, and the start of the RAM cursor commands. */
+const AT_BORDER = 20;
+const AT_CURSOR = 24;
+
+export class Ssd1681 implements Panel {
+  /** Updates abandoned because BUSY never fell. */
+  timeouts = 0;
+  private readonly o: Ssd1681Options;
+  private readonly bytes: number;
+  /** Commands as [command, data length, data...]; the Waveshare V2 init. */
+  private readonly setup: Uint8Array;
+  private readonly watchOpts: SetWatchOptions = { edge: "falling", repeat: false };
+  private readonly step: () => void;
+  private readonly onBusy: () => void;
+  private readonly onTimeout: () => void;
+  private phase = 0;
+  private full = true;
+  /** True once 0x26 holds what the glass shows. */
+  private based = false;
+  private frame: Uint8Array | undefined;
+  private done: (() => void) | undefined;
+  private watch = 0;
+  private timer = 0;
+
+  constructor(o: Ssd1681Options) {
+    const w = o.width;
+    const h = o.height;
+    if (!o.spi || typeof o.spi.write !== "function") throw new Error("SSD1681: spi must be an SPI");
+    if (o.cs === undefined || o.dc === undefined || o.rst === undefined || o.busy === undefined) {
+      throw new Error("SSD1681: cs, dc, rst and busy pins are required");
+    }
+    if (!(w > 0 && w <= 200 && w % 8 === 0)) throw new Error("SSD1681: width must be 8..200, a multiple of 8");
+    if (!(h > 0 && h <= 200 && h % 1 === 0)) throw new Error("SSD1681: height must be 1..200");
+    this.o = o;
+    this.bytes = (w / 8) * h;
+    const y = h - 1;
+    // prettier-ignore
+    this.setup = new Uint8Array([
+      0x01, 3, y & 255, y >> 8, 0x01, // driver output: h gate lines, TB=1 (scan G(h-1)..G0)
+      0x11, 1, 0x01,                  // data entry: X increment, Y decrement, X first
+      0x44, 2, 0, w / 8 - 1,          // RAM X window, in bytes
+      0x45, 4, y & 255, y >> 8, 0, 0, // RAM Y window h-1 down to 0: with TB=1, frame row 0 is the top gate
+      0x3c, 1, BORDER_FULL,           // border waveform [AT_BORDER]
+      0x18, 1, 0x80,                  // temperature: internal sensor
+      0x4e, 1, 0,                     // RAM X counter [AT_CURSOR]
+      0x4f, 2, y & 255, y >> 8,       // RAM Y counter
+    ]);
+    this.step = this.next.bind(this);
+    this.onBusy = this.busyFell.bind(this);
+    this.onTimeout = this.busyTimedOut.bind(this);
+  }
+
+  /** Refresh with frame (panel RAM layout, width/8*height bytes, 1 = white). Throws if an update is under way. */
+  show(frame: Uint8Array, full: boolean, done: () => void): void {
+    if (this.done) throw new Error("SSD1681: update in progress");
+    if (!frame || frame.length !== this.bytes) throw new Error("SSD1681: frame must be " + this.bytes + " bytes");
+    if (typeof done !== "function") throw new Error("SSD1681: done must be a function");
+    this.frame = frame;
+    this.done = done;
+    this.full = full || !this.based;
+    this.based = false;
+    this.phase = 0;
+    digitalWrite(this.o.rst, 0);
+    setTimeout(this.step, RESET_MS);
+  }
+
+  private next(): void {
+    const o = this.o;
+    const p = this.phase++;
+    if (p === 0) {
+      digitalWrite(o.rst, 1);
+      setTimeout(this.step, RESET_MS);
+    } else if (p === 1) {
+      this.waitBusy();
+    } else if (p === 2) {
+      this.command(0x12);
+      this.waitBusy();
+    } else if (p === 3) {
+      this.setup[AT_BORDER] = this.full ? BORDER_FULL : BORDER_PARTIAL;
+      this.table(0);
+      this.command(0x24, this.frame);
+      this.command(0x22, this.full ? MODE_FULL : MODE_PARTIAL);
+      this.command(0x20);
+      this.waitBusy();
+    } else {
+      this.table(AT_CURSOR);
+      this.command(0x26, this.frame);
+      this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
+      this.based = true;
+      this.finish();
+    }
+  }
+
+  /** Send one command with its data; CS framed by hand since Espruino's SPI.write takes only a Pin object as CS. */
+  private command(cmd: number, data?: number | Uint8Array): void {
+    const o = this.o;
+    digitalWrite(o.dc, 0);
+    digitalWrite(o.cs, 0);
+    o.spi.write(cmd);
+    if (data !== undefined) {
+      digitalWrite(o.dc, 1);
+      o.spi.write(data);
+    }
+    digitalWrite(o.cs, 1);
+  }
+
+  /** Send the setup table from offset `at` to its end. */
+  private table(at: number): void {
+    const t = this.setup;
+    while (at < t.length) {
+      const n = t[at + 1];
+      this.command(t[at], t.subarray(at + 2, at + 2 + n));
+      at += n + 2;
+    }
+  }
+
+  /** Continue with next() once BUSY is low. The watch is set before reading the pin so an edge in between is not lost. */
+  private waitBusy(): void {
+    const o = this.o;
+    this.watch = setWatch(this.onBusy, o.busy, this.watchOpts);
+    if (digitalRead(o.busy)) {
+      this.timer = setTimeout(this.onTimeout, BUSY_TIMEOUT_MS);
+    } else {
+      clearWatch(this.watch);
+      this.next();
+    }
+  }
+
+  private busyFell(): void {
+    clearTimeout(this.timer); // the one-shot watch has removed itself
+    this.next();
+  }
+
+  private busyTimedOut(): void {
+    clearWatch(this.watch);
+    this.timeouts++;
+    this.finish();
+  }
+
+  private finish(): void {
+    const done = this.done;
+    this.done = undefined;
+    this.frame = undefined;
+    if (done) done();
+  }
+}

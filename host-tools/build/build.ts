@@ -1,0 +1,181 @@
+/**
+ * firmware/ -> dist/firmware.js, the one file Espruino runs.
+ *
+ *   typecheck (firmware/tsconfig.json) + source gate      reject what the card cannot run
+ *   esbuild bundle of firmware/main.ts, board injected    one script, ESNext
+ *   TypeScript transpile to ES5, Espruino-safe helpers    no ES2015+ syntax left
+ *     and function declarations hoisted                   Espruino does not hoist
+ *   esbuild minify (target es5), wrapped in one function  small and deterministic
+ *   bundle gate (acorn, ecmaVersion 5)                     the last word on what ships
+ *
+ * Everything runs locally and is deterministic: the same sources give the same bytes.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import ts from "typescript";
+import type { BoardConfig } from "../../firmware/board-config.ts";
+import { DEFAULT_CONFIG, loadBoardConfig } from "../config.ts";
+import { gateBundle } from "./bundle-gate.ts";
+import { gateProgram } from "./gate.ts";
+import { REQUIRE_MODULES } from "./globals.ts";
+import { helpersFor } from "./helpers.ts";
+import { hoistFunctionDeclarations } from "./hoist.ts";
+import { firmwareProgram, typeErrors } from "./typecheck.ts";
+import { byPosition, formatViolation } from "./violation.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const FIRMWARE_DIR = join(ROOT, "firmware");
+export const DIST_FILE = join(ROOT, "dist", "firmware.js");
+/** Everything issue 2 adds must fit in 24 KB. */
+export const BUDGET_BYTES = 24 * 1024;
+
+export interface BuildOptions {
+  /** espruino.config.js to inject (default: the repository's). */
+  config?: string;
+  /** Where to write the bundle (default: dist/firmware.js). */
+  outFile?: string;
+  budgetBytes?: number;
+  /** A firmware tree with main.ts, tsconfig.json and core/ (default: firmware/). For tests. */
+  firmwareDir?: string;
+}
+
+export interface BuildResult {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** A build that failed; `details` holds one line per problem (file:line:column: ...). */
+export class BuildError extends Error {
+  override name = "BuildError";
+  constructor(summary: string, readonly details: string[] = []) {
+    super([summary, ...details].join("\n"));
+  }
+}
+
+export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildResult> {
+  const firmwareDir = resolve(opts.firmwareDir ?? FIRMWARE_DIR);
+  const file = resolve(opts.outFile ?? DIST_FILE);
+  const budget = opts.budgetBytes ?? BUDGET_BYTES;
+  const board = await loadBoardConfig(opts.config);
+  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+  const code = await compileFirmware(firmwareDir, board, version, relative(ROOT, file));
+  const bytes = Buffer.byteLength(code);
+  if (bytes > budget) {
+    throw new BuildError(`${relative(ROOT, file)} would be ${bytes} bytes: over the budget of ${budget} bytes by ${bytes - budget}`);
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, code);
+  renameSync(tmp, file); // readers never see half a file
+  return { file, bytes, sha256: createHash("sha256").update(code).digest("hex") };
+}
+
+/** The bundle's text: every stage of the pipeline, without writing anything. */
+export async function compileFirmware(firmwareDir: string, board: BoardConfig, version: string, label = "dist/firmware.js"): Promise<string> {
+  const entry = join(firmwareDir, "main.ts");
+  const tsconfig = join(firmwareDir, "tsconfig.json");
+  if (!existsSync(entry)) throw new BuildError(`${relative(ROOT, entry)} does not exist: it is the firmware's entry point`);
+
+  const program = firmwareProgram(tsconfig);
+  const errors = typeErrors(program, ROOT);
+  const violations = gateProgram(program, { coreDir: join(firmwareDir, "core"), root: ROOT }).sort(byPosition);
+  if (errors.length || violations.length) {
+    throw new BuildError(
+      `firmware rejected: ${errors.length} type error(s), ${violations.length} construct(s) Espruino cannot run`,
+      [...errors, ...violations.map(formatViolation)],
+    );
+  }
+
+  const bundled = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    // CommonJS leaves require("Storage") as it is (ESM would wrap it in a shim that needs Proxy).
+    // No wrapper: the function added below scopes everything, so the minifier renames it all.
+    format: "cjs",
+    external: [...REQUIRE_MODULES],
+    platform: "neutral",
+    target: "esnext",
+    tsconfig,
+    absWorkingDir: ROOT,
+    define: { INKCARD_BOARD: JSON.stringify(board), INKCARD_VERSION: JSON.stringify(version) },
+    sourcemap: false,
+    legalComments: "none",
+    logLevel: "silent",
+  }).catch((e: esbuild.BuildFailure) => {
+    throw new BuildError("esbuild could not bundle the firmware", (e.errors ?? []).map(esbuildMessage));
+  });
+  const esnext = bundled.outputFiles[0]?.text ?? "";
+  if (/\bmodule\.exports\b/.test(esnext)) throw new BuildError(`${relative(ROOT, entry)} must not export anything: it is the program`);
+
+  const es5 = ts.transpileModule(esnext, {
+    fileName: "firmware.js",
+    reportDiagnostics: true,
+    transformers: { after: [hoistFunctionDeclarations] },
+    compilerOptions: {
+      target: ts.ScriptTarget.ES5,
+      module: ts.ModuleKind.ESNext,
+      noEmitHelpers: true, // helpers.ts provides Espruino-safe ones
+      importHelpers: false,
+      downlevelIteration: false, // for..of over arrays becomes an index loop, no Symbol.iterator
+      useDefineForClassFields: false,
+      alwaysStrict: false,
+      removeComments: true,
+    },
+  });
+  if (es5.diagnostics?.length) {
+    throw new BuildError("TypeScript could not downlevel the bundle to ES5", es5.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")));
+  }
+
+  const wrapped = `(function(){\n${helpersFor(es5.outputText)}\n${es5.outputText}\n})();\n`;
+  const minified = await esbuild.transform(wrapped, {
+    loader: "js",
+    minify: true,
+    target: "es5",
+    charset: "ascii",
+    legalComments: "none",
+    logLevel: "silent",
+  }).catch((e: esbuild.TransformFailure) => {
+    throw new BuildError("esbuild could not minify the ES5 bundle", (e.errors ?? []).map(esbuildMessage));
+  });
+
+  const gated = gateBundle(minified.code, label);
+  if (gated.length) throw new BuildError("the built bundle has constructs Espruino cannot run", gated.map(formatViolation));
+  return minified.code;
+}
+
+function esbuildMessage(m: esbuild.Message): string {
+  return m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text;
+}
+
+/** Files whose change makes dist/firmware.js stale. */
+function buildInputs(): string[] {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  return [...walk(FIRMWARE_DIR), ...walk(join(ROOT, "host-tools", "build")), join(ROOT, "host-tools", "config.ts"), DEFAULT_CONFIG, join(ROOT, "package.json")];
+}
+
+/**
+ * Build dist/firmware.js when it is missing or older than any input (firmware/,
+ * espruino.config.js, package.json, the build itself). The simulator and the flash
+ * tool call this, so they always run what the sources say.
+ */
+export async function ensureFirmwareBuilt(log?: (line: string) => void): Promise<BuildResult & { built: boolean }> {
+  let builtAt = -1;
+  try {
+    builtAt = statSync(DIST_FILE).mtimeMs;
+  } catch { /* missing: build */ }
+  const newest = Math.max(...buildInputs().map((f) => statSync(f).mtimeMs));
+  if (builtAt >= newest) {
+    const code = readFileSync(DIST_FILE);
+    return { file: DIST_FILE, bytes: code.length, sha256: createHash("sha256").update(code).digest("hex"), built: false };
+  }
+  const result = await buildFirmware();
+  log?.(`built ${relative(process.cwd(), result.file)}: ${result.bytes} bytes`);
+  return { ...result, built: true };
+}

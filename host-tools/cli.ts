@@ -1,0 +1,25 @@
+import { Command } from "commander";
+import { readFileSync } from "node:fs";
+
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+/**
+ * Each command lives in its own module and registers itself; heavy imports
+ * stay inside the command's action so `inkcard --help` is instant.
+ */
+const program = new Command("inkcard")
+  .description("Firmware and tools for the inkcard e-ink payment card")
+  .version(pkg.version)
+  .showHelpAfterError();
+
+const modules = [
+  "./build/command.ts",
+  "./issuer/command.ts",
+  "../sim/command.ts",
+];
+for (const m of modules) {
+  const { register } = (await import(m)) as { register(p: Command): void };
+  register(program);
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,77 @@
+/**
+ * A small client of the issuer's HTTP API, for the simulator, the
+ * provisioning tool and tests: every call goes through the real API.
+ */
+import type { CardView } from "./card.ts";
+import type { AuditView, CreateCardRequest, IssuedCard } from "./service.ts";
+import type { VerifyResult } from "./verify.ts";
+
+export class IssuerHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class IssuerClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let message = `issuer answered ${res.status}`;
+      try {
+        message += `: ${(JSON.parse(text) as { error?: string }).error ?? ""}`;
+      } catch {
+        // an empty (401) or non-JSON body: the status says it all
+      }
+      throw new IssuerHttpError(res.status, message);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** Issues a card; the answer holds the provisioning package, which no later call returns. */
+  createCard(req: CreateCardRequest): Promise<IssuedCard> {
+    return this.call("POST", "/v1/cards", req);
+  }
+
+  getCard(id: string): Promise<CardView> {
+    return this.call("GET", `/v1/cards/${encodeURIComponent(id)}`);
+  }
+
+  verify(id: string, code: string): Promise<VerifyResult> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/verify`, { code });
+  }
+
+  resync(id: string, codes: string[]): Promise<VerifyResult> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/resync`, { codes });
+  }
+
+  block(id: string): Promise<CardView> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/block`);
+  }
+
+  unblock(id: string): Promise<CardView> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/unblock`);
+  }
+
+  async audit(q: { card?: string; limit?: number; before?: number } = {}): Promise<AuditView[]> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.size ? `?${params}` : "";
+    return (await this.call<{ entries: AuditView[] }>("GET", `/v1/audit${qs}`)).entries;
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The HTTP API (docs/issuer-api.md) over the Issuer service, on fastify.
+ *
+ * Every route needs a bearer token; without a valid one the answer is 401
+ * with an empty body, whatever the route. Bodies are JSON, at most
+ * BODY_LIMIT bytes, validated by JSON schemas that allow no extra fields and
+ * coerce no types. Logs are JSON lines (pino) of method, route, card id,
+ * status, time and caller: never a body, a header, a key, a code or a token.
+ */
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { ALGORITHMS, MODES } from "./card.ts";
+import { IssuerError, MAX_STEP_SECONDS, type Issuer } from "./service.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Id of the API token that authenticated the request. */
+    caller: string;
+  }
+}
+
+export const BODY_LIMIT = 4096;
+export const MAX_AUDIT_PAGE = 1000;
+
+const UUID = { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } as const;
+const CODE = { type: "string", pattern: "^[0-9]{3,10}$" } as const;
+const object = (properties: Record<string, unknown>, required: string[] = []) =>
+  ({ type: "object", properties, required, additionalProperties: false }) as const;
+const ID_PARAMS = object({ id: UUID }, ["id"]);
+
+/** Our own words for fastify's body errors (theirs can echo request headers). */
+const BODY_ERRORS: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: `request body is larger than ${BODY_LIMIT} bytes`,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "Content-Type must be application/json",
+  FST_ERR_CTP_INVALID_JSON_BODY: "request body is not valid JSON, or has a __proto__ or constructor.prototype key",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "request body is empty",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "Content-Length does not match the body",
+};
+
+export interface HttpOptions {
+  /** pino level: "fatal" | "error" | "warn" | "info" | "debug" | "silent". */
+  logLevel?: string;
+}
+
+export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstance {
+  /** The caller's token id, from "Authorization: Bearer <token>", or undefined. */
+  const callerOf = async (req: FastifyRequest): Promise<string | undefined> => {
+    const m = /^Bearer ([!-~]+)$/i.exec(req.headers.authorization ?? ""); // the scheme is case-insensitive (RFC 9110 11.1)
+    return m ? issuer.authenticate(m[1]) : undefined;
+  };
+  const deny = (reply: FastifyReply) => reply.code(401).header("www-authenticate", "Bearer").send();
+
+  const app = Fastify({
+    logger: { level: opts.logLevel ?? "info" },
+    // One line per request, written by the onResponse hook below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    requestTimeout: 30_000,
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    // A URL the router cannot take (bad percent-encoding, an over-long id) never
+    // reaches the hooks: answer it here, and to a caller without a token only 401.
+    frameworkErrors: (_err, req, reply) => {
+      void callerOf(req).then(
+        (caller) => (caller ? (reply as FastifyReply).code(400).send({ error: "malformed or over-long URL" }) : deny(reply as FastifyReply)),
+        () => deny(reply as FastifyReply),
+      );
+    },
+  });
+  app.decorateRequest("caller", "");
+  // JSON only: without this, a text/plain body would reach the schemas as a string.
+  app.removeContentTypeParser("text/plain");
+
+  app.addHook("onRequest", async (req, reply) => {
+    const caller = await callerOf(req);
+    if (!caller) return deny(reply);
+    req.caller = caller;
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    const id = (req.params as { id?: unknown } | undefined)?.id;
+    req.log.info(
+      {
+        method: req.method,
+        route: req.routeOptions.url ?? "(none)",
+        ...(typeof id === "string" ? { card: id } : {}),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        caller: req.caller || undefined,
+      },
+      "request",
+    );
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof IssuerError) return reply.code(err.status).send({ error: err.message });
+    if (err.validation) return reply.code(400).send({ error: `invalid request: ${err.message}` });
+    const status = err.statusCode ?? 500;
+    if (status < 500) return reply.code(status).send({ error: BODY_ERRORS[err.code] ?? err.message });
+    req.log.error({ err }, "request failed");
+    return reply.code(500).send({ error: "internal error" });
+  });
+
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: "no such route" }));
+
+  const noCard = { error: "no such card" };
+
+  app.post(
+    "/v1/cards",
+    {
+      schema: {
+        body: object(
+          {
+            mode: { enum: MODES },
+            digits: { type: "integer", minimum: 3, maximum: 10 },
+            algorithm: { enum: ALGORITHMS },
+            step: { type: "integer", minimum: 1, maximum: MAX_STEP_SECONDS },
+          },
+          ["mode"],
+        ),
+      },
+    },
+    async (req, reply) => reply.code(201).send(await issuer.createCard(req.body as never, req.caller)),
+  );
+
+  app.get("/v1/cards/:id", { schema: { params: ID_PARAMS } }, async (req, reply) => {
+    const card = await issuer.getCard((req.params as { id: string }).id);
+    return card ?? reply.code(404).send(noCard);
+  });
+
+  app.get("/v1/cards/:id/package", { schema: { params: ID_PARAMS } }, async (req, reply) => {
+    if (!(await issuer.getCard((req.params as { id: string }).id))) return reply.code(404).send(noCard);
+    return reply.code(410).send({ error: "the provisioning package is handed out once, in the response that created the card" });
+  });
+
+  app.post(
+    "/v1/cards/:id/verify",
+    { schema: { params: ID_PARAMS, body: object({ code: CODE }, ["code"]) } },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const result = await issuer.verify(id, (req.body as { code: string }).code, req.caller);
+      return result ?? reply.code(404).send(noCard);
+    },
+  );
+
+  app.post(
+    "/v1/cards/:id/resync",
+    { schema: { params: ID_PARAMS, body: object({ codes: { type: "array", minItems: 2, maxItems: 10, items: CODE } }, ["codes"]) } },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const result = await issuer.resync(id, (req.body as { codes: string[] }).codes, req.caller);
+      return result ?? reply.code(404).send(noCard);
+    },
+  );
+
+  for (const action of ["block", "unblock"] as const) {
+    app.post(`/v1/cards/:id/${action}`, { schema: { params: ID_PARAMS } }, async (req, reply) => {
+      const card = await issuer.setBlocked((req.params as { id: string }).id, action === "block", req.caller);
+      return card ?? reply.code(404).send(noCard);
+    });
+  }
+
+  app.get(
+    "/v1/audit",
+    { schema: { querystring: object({ card: UUID, limit: { type: "string", pattern: "^[0-9]{1,4}$" }, before: { type: "string", pattern: "^[0-9]{1,15}$" } }) } },
+    async (req) => {
+      const q = req.query as { card?: string; limit?: string; before?: string };
+      const limit = q.limit === undefined ? 100 : Number(q.limit);
+      if (limit < 1 || limit > MAX_AUDIT_PAGE) throw new IssuerError(400, `limit must be 1..${MAX_AUDIT_PAGE}`);
+      const entries = await issuer.audit({ cardId: q.card, limit, beforeId: q.before === undefined ? undefined : Number(q.before) });
+      return { entries };
+    },
+  );
+
+  return app;
+}

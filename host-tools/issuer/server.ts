@@ -1,0 +1,64 @@
+/**
+ * startIssuer: the whole service (store, keys, HTTP) in one call, for the
+ * `inkcard issuer` command and for programs that embed an issuer (the
+ * simulator issues its demo card through it and the real HTTP API).
+ */
+import { DerivedKeys, type KeySource } from "./keys.ts";
+import { buildApp } from "./http.ts";
+import type { Policy } from "./policy.ts";
+import { Issuer } from "./service.ts";
+import { openStore } from "./store/open.ts";
+
+export interface StartOptions {
+  /** An SQLite file name or a postgres:// URL. */
+  db: string;
+  /** TCP port on 127.0.0.1; 0 picks a free one. */
+  port?: number;
+  /** The 32-byte master key; or `keys`, another source of card keys. */
+  masterKey?: Uint8Array;
+  keys?: KeySource;
+  policy?: Partial<Policy>;
+  /** Milliseconds since 1970 (tests inject a clock). */
+  now?: () => number;
+  logLevel?: string;
+  /** SQLite durability; see SqliteOptions. */
+  synchronous?: "FULL" | "NORMAL";
+  bin?: string;
+}
+
+export interface RunningIssuer {
+  /** Base URL, e.g. http://127.0.0.1:8470 */
+  url: string;
+  issuer: Issuer;
+  /** A new API token for this issuer (printed nowhere). */
+  createToken(label?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8470;
+
+export async function startIssuer(o: StartOptions): Promise<RunningIssuer> {
+  const keys = o.keys ?? (o.masterKey ? new DerivedKeys(o.masterKey) : undefined);
+  if (!keys) throw new Error("startIssuer needs a master key");
+  const store = await openStore(o.db, o.synchronous ? { synchronous: o.synchronous } : {});
+  try {
+    const issuer = new Issuer({ store, keys, policy: o.policy, now: o.now, bin: o.bin });
+    const app = buildApp(issuer, { logLevel: o.logLevel });
+    await app.listen({ host: HOST, port: o.port ?? DEFAULT_PORT });
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : o.port;
+    return {
+      url: `http://${HOST}:${port}`,
+      issuer,
+      createToken: (label) => issuer.createToken(label),
+      async close() {
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

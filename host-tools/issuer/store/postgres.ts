@@ -1,0 +1,175 @@
+/**
+ * The store for several issuer processes on one PostgreSQL database.
+ *
+ * A change locks the card's row (SELECT ... FOR UPDATE) for the length of
+ * its transaction, so requests for one card are serialised across every
+ * process, and writes with a conditional UPDATE on the version. COMMIT
+ * returns once the WAL is flushed (synchronous_commit = on, the default).
+ */
+import pg from "pg";
+import type { CardRecord } from "../card.ts";
+import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
+import {
+  auditFromRow,
+  CARD_COLUMNS,
+  cardFromRow,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditRecord,
+  type Change,
+  type Store,
+  type TokenRecord,
+} from "./types.ts";
+
+/** BIGINT columns as numbers: every value the issuer stores is below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** Key of the advisory lock that serialises migrations run by several processes at once. */
+const MIGRATION_LOCK = 0x696e6b63; // "inkc"
+
+const SELECT_FOR_UPDATE = { name: "card_for_update", text: `SELECT ${CARD_COLUMNS} FROM cards WHERE id = $1 FOR UPDATE` };
+const UPDATE_STATE = {
+  name: "card_update",
+  text: `UPDATE cards SET version = version + 1, blocked = $3, next_counter = $4, last_step = $5, drift = $6,
+           failures = $7, last_failure_at = $8, resync_failures = $9, last_resync_failure_at = $10
+         WHERE id = $1 AND version = $2`,
+};
+const INSERT_AUDIT = {
+  name: "audit_insert",
+  text: "INSERT INTO audit (at, card_id, event, outcome, caller, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+};
+
+export interface PostgresOptions {
+  /** Connections in this process's pool. */
+  poolSize?: number;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = "postgres";
+  private readonly pool: pg.Pool;
+
+  constructor(url: string, opts: PostgresOptions = {}) {
+    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 20, types });
+    // An idle connection dropped by the server must not crash the process;
+    // the next query on the pool gets a fresh connection or its own error.
+    this.pool.on("error", () => {});
+  }
+
+  /** Runs fn in a transaction on one pooled connection; a connection that failed is discarded, not reused. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query("BEGIN");
+      const result = await fn(c);
+      await c.query("COMMIT");
+      return result;
+    } catch (e) {
+      await c.query("ROLLBACK").catch((err: Error) => (broken = err));
+      throw e;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+      await c.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      const current = Number((await c.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")).rows[0].v);
+      if (current > LATEST_VERSION) {
+        throw new Error(`database schema version ${current} is newer than this issuer's (${LATEST_VERSION})`);
+      }
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        await c.query(m.postgres);
+        await c.query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", [m.version, Date.now()]);
+      }
+    });
+  }
+
+  private async writeAudit(c: pg.PoolClient, a: AuditEntry): Promise<void> {
+    await c.query({ ...INSERT_AUDIT, values: [a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null] });
+  }
+
+  async insertCard(card: CardRecord, audit: AuditEntry): Promise<boolean> {
+    return this.tx(async (c) => {
+      const r = await c.query(
+        `INSERT INTO cards (${CARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT (pan, psn) DO NOTHING`,
+        [
+          card.id, card.pan, card.expiry, card.psn, card.mode, card.digits, card.algorithm, card.step, card.startCounter,
+          card.createdAt, card.version, card.blocked, card.nextCounter, card.lastStep, card.drift, card.failures,
+          card.lastFailureAt, card.resyncFailures, card.lastResyncFailureAt,
+        ],
+      );
+      if (r.rowCount !== 1) return false;
+      await this.writeAudit(c, audit);
+      return true;
+    });
+  }
+
+  async getCard(id: string): Promise<CardRecord | undefined> {
+    const r = await this.pool.query(`SELECT ${CARD_COLUMNS} FROM cards WHERE id = $1`, [id]);
+    return r.rows[0] && cardFromRow(r.rows[0]);
+  }
+
+  change<T>(id: string, decide: (card: CardRecord) => Change<T>): Promise<T | undefined> {
+    return this.tx(async (c) => {
+      const r = await c.query({ ...SELECT_FOR_UPDATE, values: [id] });
+      if (r.rows.length === 0) return undefined;
+      const card = cardFromRow(r.rows[0]);
+      const ch = decide(card);
+      if (ch.state) {
+        const s = ch.state;
+        const u = await c.query({
+          ...UPDATE_STATE,
+          values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,
+            s.resyncFailures, s.lastResyncFailureAt],
+        });
+        if (u.rowCount !== 1) throw new Error("card changed inside its own transaction");
+      }
+      await this.writeAudit(c, ch.audit);
+      return ch.result;
+    });
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.cardId !== undefined) {
+      args.push(q.cardId);
+      where.push(`card_id = $${args.length}`);
+    }
+    if (q.beforeId !== undefined) {
+      args.push(q.beforeId);
+      where.push(`id < $${args.length}`);
+    }
+    args.push(q.limit);
+    const r = await this.pool.query(
+      `SELECT id, at, card_id, event, outcome, caller, detail FROM audit
+       ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${args.length}`,
+      args,
+    );
+    return r.rows.map(auditFromRow);
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.pool.query("INSERT INTO api_tokens (id, hash, label, created_at) VALUES ($1, $2, $3, $4)", [
+      t.id, t.hash, t.label, t.createdAt,
+    ]);
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | undefined> {
+    const r = await this.pool.query("SELECT id, hash, label, created_at FROM api_tokens WHERE hash = $1", [hash]);
+    const row = r.rows[0];
+    return row && { id: row.id, hash: row.hash, label: row.label, createdAt: Number(row.created_at) };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The issuer's storage contract. Two implementations (sqlite.ts, postgres.ts)
+ * pass one behaviour suite (test/issuer/store.test.ts).
+ */
+import type { CardRecord, CardState } from "../card.ts";
+
+export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock";
+
+/** One line of the audit trail. Never a key, a code or a token. */
+export interface AuditEntry {
+  /** Milliseconds since 1970. */
+  at: number;
+  cardId: string;
+  event: AuditEvent;
+  outcome: string;
+  /** The id of the API token that made the call. */
+  caller: string;
+  detail?: string | undefined;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface AuditQuery {
+  cardId?: string | undefined;
+  limit: number;
+  /** Only entries with a smaller id (paging backwards from the newest). */
+  beforeId?: number | undefined;
+}
+
+/** What a decision inside `change` writes: the card's new state (if any) and one audit entry. */
+export interface Change<T> {
+  state?: CardState | undefined;
+  audit: AuditEntry;
+  result: T;
+}
+
+export interface TokenRecord {
+  id: string;
+  /** SHA-256 of the token, hex: the token itself is never stored. */
+  hash: string;
+  label: string;
+  createdAt: number;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  /** Brings the schema to the newest version; safe to run from several processes at once. */
+  migrate(): Promise<void>;
+  /** False when a card with the same PAN and PSN exists (nothing is written then). */
+  insertCard(card: CardRecord, audit: AuditEntry): Promise<boolean>;
+  getCard(id: string): Promise<CardRecord | undefined>;
+  /**
+   * Reads the card, runs `decide` on it and writes what it returns, all in
+   * one transaction that excludes every other change to that card (in this
+   * process or another). The write is a conditional UPDATE on the card's
+   * version as well, so a lost lock could never apply a stale decision.
+   * `decide` must be synchronous and free of I/O. Resolves to undefined for an
+   * unknown card, and only once the change is durable.
+   */
+  change<T>(id: string, decide: (card: CardRecord) => Change<T>): Promise<T | undefined>;
+  listAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  insertToken(t: TokenRecord): Promise<void>;
+  findToken(hash: string): Promise<TokenRecord | undefined>;
+  close(): Promise<void>;
+}
+
+/** Column order shared by both stores' SELECTs and the row mapping. */
+export const CARD_COLUMNS =
+  "id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, " +
+  "blocked, next_counter, last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at";
+
+export function cardFromRow(r: Record<string, unknown>): CardRecord {
+  return {
+    id: r.id as string,
+    pan: r.pan as string,
+    expiry: r.expiry as string,
+    psn: r.psn as string,
+    mode: r.mode as CardRecord["mode"],
+    digits: Number(r.digits),
+    algorithm: r.algorithm as CardRecord["algorithm"],
+    step: Number(r.step),
+    startCounter: Number(r.start_counter),
+    createdAt: Number(r.created_at),
+    version: Number(r.version),
+    blocked: Boolean(r.blocked),
+    nextCounter: Number(r.next_counter),
+    lastStep: Number(r.last_step),
+    drift: Number(r.drift),
+    failures: Number(r.failures),
+    lastFailureAt: Number(r.last_failure_at),
+    resyncFailures: Number(r.resync_failures),
+    lastResyncFailureAt: Number(r.last_resync_failure_at),
+  };
+}
+
+export function auditFromRow(r: Record<string, unknown>): AuditRecord {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    cardId: r.card_id as string,
+    event: r.event as AuditEvent,
+    outcome: r.outcome as string,
+    caller: r.caller as string,
+    detail: (r.detail as string | null) ?? undefined,
+  };
+}

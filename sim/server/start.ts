@@ -1,0 +1,199 @@
+/**
+ * One running simulator: an emulated board with the firmware flashed, its
+ * console on TCP and a pseudo-terminal, an embedded issuer with a token for
+ * this run, a demo card issued through it, and the web server. `inkcard sim`
+ * (sim/command.ts), the tests and the benchmark all start it through here.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { loadBoardConfig } from "../../host-tools/config.ts";
+import { IssuerClient, IssuerHttpError, loadMasterKey, startIssuer, type CardView, type RunningIssuer } from "../../host-tools/issuer/index.ts";
+import { Board } from "../board/board.ts";
+import { Flash } from "../board/flash.ts";
+import { serveConsole } from "../console/server.ts";
+import { issueDemoCard } from "../demo-card.ts";
+import { cardState, type Verify } from "./api.ts";
+import { BoardCard } from "./card.ts";
+import { ConsoleLog } from "./console-log.ts";
+import { StateStream } from "./events.ts";
+import { startWebServer } from "./server.ts";
+
+export interface SimOptions {
+  /** Keep the card's flash, chip serial, issuer database and dev master key in this directory. */
+  state?: string;
+  /** A board fresh from the factory: no firmware flashed, no demo card. */
+  blank?: boolean;
+  /** Web server port (default 0: a free one). */
+  port?: number;
+  /** The console's TCP port (default 0: a free one). */
+  consolePort?: number;
+  /** Digits of the demo card's codes (default DEMO_DIGITS). */
+  digits?: number;
+  /** Keep virtual time in step with the wall clock (default true); false: it moves only through the API. */
+  liveClock?: boolean;
+  /** Progress lines (building, issuing), never secrets. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The demo card shows 3 digits: the card replaces the 3-digit CVV2 printed on
+ * a card (document B), and 3 is the issuer's default.
+ */
+export const DEMO_DIGITS = 3;
+
+/** What `inkcard sim --json` prints. */
+export interface SimAddresses {
+  web: string;
+  api: string;
+  issuer: string;
+  /** Path of the console's pseudo-terminal. */
+  console: string;
+  /** The same console on loopback TCP. */
+  consoleTcp: string;
+  /** An issuer API token made for this run. */
+  token: string;
+  /** The demo card's id at the issuer (absent with --blank). */
+  card?: string;
+}
+
+export interface RunningSim {
+  addresses: SimAddresses;
+  /** The demo card as the issuer sees it (no secrets); absent with --blank. */
+  demo: CardView | undefined;
+  board: Board;
+  card: BoardCard;
+  console: ConsoleLog;
+  issuer: RunningIssuer;
+  close(): Promise<void>;
+}
+
+const FLASH_FILE = "flash.bin";
+const CHIP_FILE = "chip.json";
+const DEMO_FILE = "demo-card.json";
+
+export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
+  const log = o.log ?? (() => {});
+  const config = await loadBoardConfig();
+  const digits = o.digits ?? DEMO_DIGITS;
+  if (!Number.isInteger(digits) || digits < 3 || digits > 10) throw new Error(`digits must be an integer 3..10, got ${digits}`);
+  const dir = o.state ? resolve(o.state) : mkdtempSync(join(tmpdir(), "inkcard-sim-"));
+  if (o.state) mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  const cleanups: Array<() => unknown> = [];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await c();
+    cleanups.length = 0;
+  };
+  if (!o.state) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const bundle = o.blank ? undefined : readFileSync((await ensureFirmwareBuilt(log)).file, "latin1");
+
+    const flash = new Flash(o.state ? { file: join(dir, FLASH_FILE) } : {});
+    cleanups.push(() => flash.close());
+    const board = new Board({ config, flash, serial: chipSerial(o.state ? dir : undefined), unpowered: true });
+    const consoleLog = new ConsoleLog();
+    board.on("output", (bytes: string) => consoleLog.append(bytes));
+    const card = new BoardCard(board);
+    // Flashing: the bundle becomes the boot code (again only when it changed, so --state keeps its wear low).
+    if (bundle !== undefined && board.storage.read(".bootcde") !== bundle) board.storage.write(".bootcde", bundle);
+    board.restorePower();
+    card.settle();
+    cleanups.push(() => board.cutPower());
+
+    const con = await serveConsole(board.console, { pty: true, port: o.consolePort ?? 0 });
+    cleanups.push(() => con.close());
+
+    // A development issuer: its own master key in a 0600 file next to its database.
+    const masterKey = loadMasterKey({ dev: true, devFile: join(dir, "master.key") }, o.state ? log : undefined);
+    const issuer = await startIssuer({ db: join(dir, "issuer.sqlite"), port: 0, masterKey, logLevel: "silent" });
+    masterKey.fill(0);
+    cleanups.push(() => issuer.close());
+    const token = await issuer.createToken("inkcard sim");
+
+    let demo: CardView | undefined;
+    if (!o.blank) {
+      demo = await keptDemoCard(dir, o.state !== undefined, issuer.url, token, board, config.storage.profile);
+      if (!demo) {
+        demo = (await issueDemoCard({ issuer: issuer.url, token, console: con.url, profileFile: config.storage.profile, digits })).view;
+        if (o.state) writeFileSync(join(dir, DEMO_FILE), JSON.stringify({ card: demo.id }) + "\n");
+        log(`issued demo card ${demo.id} (counter mode, ${demo.digits} digits)`);
+      }
+      card.settle();
+    }
+    const cardId = demo?.id;
+
+    const client = new IssuerClient(issuer.url, token);
+    const verify: Verify | undefined = cardId === undefined ? undefined : async (code) => {
+      try {
+        return { status: 200, body: await client.verify(cardId!, code) };
+      } catch (e) {
+        // The issuer's refusals (4xx) pass through; its failures are a bad gateway, not our bug.
+        if (e instanceof IssuerHttpError) return { status: e.status < 500 ? e.status : 502, body: { error: e.message } };
+        return { status: 502, body: { error: `the embedded issuer did not answer: ${(e as Error).message}` } };
+      }
+    };
+    const events = new StateStream(() => cardState(card, consoleLog), 100);
+    const web = await startWebServer(
+      {
+        card,
+        console: consoleLog,
+        verify,
+        events,
+        info: () => ({ card: cardId ?? null, digits: demo?.digits ?? null, liveClock: o.liveClock !== false, serial: board.serial }),
+      },
+      o.port ?? 0,
+    );
+    cleanups.push(() => web.close());
+    if (o.liveClock !== false) {
+      card.startLiveClock();
+      cleanups.push(() => card.stopLiveClock());
+    }
+
+    return {
+      addresses: {
+        web: web.url,
+        api: `${web.url}api`,
+        issuer: issuer.url,
+        console: con.ptyPath!,
+        consoleTcp: con.url,
+        token,
+        ...(cardId ? { card: cardId } : {}),
+      },
+      demo,
+      board,
+      card,
+      console: consoleLog,
+      issuer,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The chip's serial: kept with --state (the same chip after a restart), else a fresh one. */
+function chipSerial(dir: string | undefined): string | undefined {
+  if (!dir) return undefined;
+  const file = join(dir, CHIP_FILE);
+  if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { serial: string }).serial;
+  const serial = `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`;
+  writeFileSync(file, JSON.stringify({ serial }) + "\n");
+  return serial;
+}
+
+/** With --state: the demo card issued in an earlier run, if the issuer still knows it and the card still holds a profile. */
+async function keptDemoCard(dir: string, kept: boolean, issuer: string, token: string, board: Board, profileFile: string): Promise<CardView | undefined> {
+  const file = join(dir, DEMO_FILE);
+  if (!kept || !existsSync(file) || board.storage.read(profileFile) === undefined) return undefined;
+  const { card } = JSON.parse(readFileSync(file, "utf8")) as { card: string };
+  try {
+    return await new IssuerClient(issuer, token).getCard(card);
+  } catch (e) {
+    if (e instanceof IssuerHttpError && e.status === 404) return undefined;
+    throw e;
+  }
+}

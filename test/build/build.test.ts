@@ -1,0 +1,156 @@
+// The build pipeline: on the fixture firmware (everything allowed), on broken
+// firmwares, and on the real one.
+import { expect } from "chai";
+import { parse } from "acorn";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runInNewContext } from "node:vm";
+import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, ensureFirmwareBuilt, type BuildResult } from "../../host-tools/build/build.ts";
+import { loadBoardConfig } from "../../host-tools/config.ts";
+
+const FIXTURE = join(ROOT, "test/fixtures/gate/accept");
+const MAIN = join(ROOT, "firmware/main.ts");
+const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+const failure = (p: Promise<unknown>) => p.then(() => { throw new Error("expected the build to fail"); }, (e: Error) => e);
+
+/** A one-file firmware in a temporary directory, with the real firmware's compiler options and globals. */
+function tinyFirmware(dir: string, main: string): string {
+  const fw = join(dir, `fw-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(join(fw, "core"), { recursive: true });
+  writeFileSync(join(fw, "tsconfig.json"), JSON.stringify({
+    extends: join(ROOT, "firmware/tsconfig.json"),
+    include: ["**/*.ts", join(ROOT, "firmware/types/espruino.d.ts")],
+  }));
+  writeFileSync(join(fw, "main.ts"), main);
+  return fw;
+}
+
+/** Run a bundle in a bare context (ES built-ins only); what it logs. */
+function runInNode(code: string): string[] {
+  const lines: string[] = [];
+  runInNewContext(code, { console: { log: (...a: unknown[]) => lines.push(a.join(" ")) }, setTimeout: (f: () => void) => (f(), 1) });
+  return lines;
+}
+
+describe("build", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), "inkcard-build-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe("the fixture firmware", () => {
+    let first: BuildResult;
+    let code: string;
+    before(async () => {
+      first = await buildFirmware({ firmwareDir: FIXTURE, outFile: join(dir, "a.js") });
+      code = readFileSync(first.file, "utf8");
+    });
+
+    it("reports the file's size and sha256", () => {
+      expect(first.bytes).to.equal(Buffer.byteLength(code));
+      expect(first.sha256).to.equal(createHash("sha256").update(code).digest("hex"));
+    });
+
+    it("gives the same bytes from the same sources", async () => {
+      const again = await buildFirmware({ firmwareDir: FIXTURE, outFile: join(dir, "b.js") });
+      expect(again.sha256).to.equal(first.sha256);
+      expect(readFileSync(again.file, "utf8")).to.equal(code);
+    });
+
+    it("is one ES5 script: no modules, no strict-mode prologue, no source map, no local paths", () => {
+      expect(() => parse(code, { ecmaVersion: 5, sourceType: "script" })).to.not.throw();
+      expect(code).to.match(/^\(function\(\)\{/);
+      expect(code).to.not.match(/use strict|sourceMappingURL|\bexport\b|\bimport\b/);
+      expect(code).to.not.include(ROOT);
+      expect(code).to.not.match(/[^\x20-\x7e\n]/); // ASCII only
+    });
+
+    it("runs, with the board and version injected", () => {
+      expect(runInNode(code)).to.deep.equal([`result anon=4294967295 D31=1 5 6 deadbeef 3456 <42> 2,4 ${VERSION} true counter`]);
+    });
+
+    it("injects another board config", async () => {
+      const board = structuredClone(await loadBoardConfig());
+      board.panel.busy = "D5";
+      const file = join(dir, "other-board.mjs");
+      writeFileSync(file, `export default ${JSON.stringify(board)};`);
+      const r = await buildFirmware({ firmwareDir: FIXTURE, config: file, outFile: join(dir, "c.js") });
+      expect(runInNode(readFileSync(r.file, "utf8"))[0]).to.include(" D5=1 ");
+    });
+
+    it("fails over budget, writing nothing", async () => {
+      const out = join(dir, "over.js");
+      const e = await failure(buildFirmware({ firmwareDir: FIXTURE, outFile: out, budgetBytes: first.bytes - 1 }));
+      expect(e).to.be.instanceOf(BuildError);
+      expect(e.message).to.match(/over\.js would be \d+ bytes: over the budget of \d+ bytes by 1$/);
+      expect(existsSync(out)).to.equal(false);
+    });
+  });
+
+  describe("a broken firmware fails with file:line:column", () => {
+    it("a type error", async () => {
+      const fw = tinyFirmware(dir, 'const n: number = "one";\nconsole.log(n);\n');
+      const e = await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "t.js") }));
+      expect(e).to.be.instanceOf(BuildError);
+      expect((e as BuildError).details.join("\n")).to.match(/fw-\w+\/main\.ts:1:7: error TS2322: Type 'string' is not assignable to type 'number'/);
+    });
+
+    it("a construct Espruino cannot run", async () => {
+      const fw = tinyFirmware(dir, "const a = [1];\nconsole.log([0, ...a]);\n");
+      const e = await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "g.js") }));
+      expect((e as BuildError).details).to.have.length(1);
+      expect((e as BuildError).details[0]).to.match(/fw-\w+\/main\.ts:2:17: array spread: /);
+    });
+
+    it("a global the card does not have", async () => {
+      // `Reflect` is typed by no lib here, so the type checker and the source gate both object.
+      const fw = tinyFirmware(dir, "console.log(typeof Reflect);\n");
+      const e = (await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "r.js") }))) as BuildError;
+      expect(e.details.some((d) => /main\.ts:1:20: unknown global: `Reflect`/.test(d))).to.equal(true);
+    });
+
+    it("a compiler helper the build does not provide (caught by the bundle gate)", async () => {
+      const fw = tinyFirmware(dir, "const tag = (s: TemplateStringsArray, n: number) => s.length + n;\nconsole.log(tag`a${1}b`);\n");
+      const e = (await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "h.js") }))) as BuildError;
+      expect(e.message).to.match(/^the built bundle has constructs Espruino cannot run\n.*\/h\.js:1:\d+: compiler helper: the build provides no helper `__makeTemplateObject`/);
+    });
+
+    it("a missing entry point", async () => {
+      const fw = tinyFirmware(dir, "");
+      rmSync(join(fw, "main.ts"));
+      writeFileSync(join(fw, "other.ts"), "export {};\n");
+      expect((await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "m.js") }))).message).to.match(/main\.ts does not exist/);
+    });
+  });
+
+  describe("the real firmware", () => {
+    before(function (this: Mocha.Context) {
+      if (!existsSync(MAIN)) {
+        console.log("      (skipped: firmware/main.ts does not exist yet)");
+        this.skip();
+      }
+    });
+
+    it("builds within the budget, ES5, deterministic, with the board injected", async () => {
+      const board = await loadBoardConfig();
+      const a = await buildFirmware({ outFile: join(dir, "real-a.js") });
+      const b = await buildFirmware({ outFile: join(dir, "real-b.js") });
+      expect(a.sha256).to.equal(b.sha256);
+      expect(a.bytes).to.be.at.most(BUDGET_BYTES);
+      const code = readFileSync(a.file, "utf8");
+      expect(() => parse(code, { ecmaVersion: 5, sourceType: "script" })).to.not.throw();
+      for (const v of [board.panel.busy, board.panel.cs, board.button.pin, board.storage.profile]) {
+        expect(code).to.include(JSON.stringify(v));
+      }
+    });
+
+    it("ensureFirmwareBuilt builds dist/firmware.js once, then reuses it", async () => {
+      const first = await ensureFirmwareBuilt();
+      const second = await ensureFirmwareBuilt();
+      expect(second.built).to.equal(false);
+      expect(second.sha256).to.equal(first.sha256);
+    });
+  });
+});

@@ -1,0 +1,150 @@
+/** HOTP/TOTP against RFC 4226 appendix D and RFC 6238 appendix B, plus edges and bad inputs. */
+import { expect } from "chai";
+import * as OTPAuth from "otpauth";
+import { hmac } from "../../firmware/core/hmac.ts";
+import { hotp, hotpWords, timeStep, totp } from "../../firmware/core/otp.ts";
+import type { HashName } from "../../firmware/core/types.ts";
+import { nodeHash } from "../../host-tools/lib/hash.ts";
+
+const ascii = (s: string) => new Uint8Array(Buffer.from(s, "ascii"));
+const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const SHA1 = nodeHash("SHA1");
+
+// RFC 4226 appendix D: secret "12345678901234567890"; for counters 0..9 the
+// HMAC-SHA1 of the counter block, the 31-bit truncated value and the 6-digit HOTP.
+const RFC4226_KEY = ascii("12345678901234567890");
+const RFC4226: [string, number, string][] = [
+  ["cc93cf18508d94934c64b65d8ba7667fb7cde4b0", 1284755224, "755224"],
+  ["75a48a19d4cbe100644e8ac1397eea747a2d33ab", 1094287082, "287082"],
+  ["0bacb7fa082fef30782211938bc1c5e70416ff44", 137359152, "359152"],
+  ["66c28227d03a2d5529262ff016a1e6ef76557ece", 1726969429, "969429"],
+  ["a904c900a64b35909874b33e61c5938a8e15ed1c", 1640338314, "338314"],
+  ["a37e783d7b7233c083d4f62926c7a25f238d0316", 868254676, "254676"],
+  ["bc9cd28561042c83f219324d3c607256c03272ae", 1918287922, "287922"],
+  ["a4fb960c0bc06e1eabb804e5b397cdc4b45596fa", 82162583, "162583"],
+  ["1b3c89f65e6c9e883012052823443f048b4332db", 673399871, "399871"],
+  ["1637409809a679dc698207310c8c7fc07290d9e5", 645520489, "520489"],
+];
+
+// RFC 6238 appendix B: the seed for each hash is the ASCII digits "1234567890"
+// repeated to the hash's output length (20, 32, 64 bytes; the RFC's own
+// table names only the 20-byte one, its reference code uses these). Step 30 s, 8 digits.
+const RFC6238_KEYS: Record<HashName, Uint8Array> = {
+  SHA1: ascii("12345678901234567890"),
+  SHA256: ascii("12345678901234567890123456789012"),
+  SHA512: ascii("1234567890123456789012345678901234567890123456789012345678901234"),
+};
+const RFC6238: [number, number, Record<HashName, string>][] = [
+  [59, 0x1, { SHA1: "94287082", SHA256: "46119246", SHA512: "90693936" }],
+  [1111111109, 0x23523ec, { SHA1: "07081804", SHA256: "68084774", SHA512: "25091201" }],
+  [1111111111, 0x23523ed, { SHA1: "14050471", SHA256: "67062674", SHA512: "99943326" }],
+  [1234567890, 0x273ef07, { SHA1: "89005924", SHA256: "91819424", SHA512: "93441116" }],
+  [2000000000, 0x3f940aa, { SHA1: "69279037", SHA256: "90698825", SHA512: "38618901" }],
+  [20000000000, 0x27bc86aa, { SHA1: "65353130", SHA256: "77737706", SHA512: "47863826" }],
+];
+
+/** otpauth, an independent implementation, for values no RFC lists. */
+function otpauthHotp(alg: HashName, key: Uint8Array, counter: number, digits: number): string {
+  return OTPAuth.HOTP.generate({ secret: new OTPAuth.Secret({ buffer: key.slice().buffer }), algorithm: alg, digits, counter });
+}
+
+describe("core/otp", () => {
+  describe("RFC 4226 appendix D", () => {
+    RFC4226.forEach(([mac, truncated, code], c) => {
+      it(`counter ${c}`, () => {
+        const block = new Uint8Array(8);
+        block[7] = c;
+        expect(toHex(hmac(SHA1, RFC4226_KEY, block)), "HMAC").to.equal(mac);
+        expect(hotp(SHA1, RFC4226_KEY, c, 6)).to.equal(code);
+        expect(hotpWords(SHA1, RFC4226_KEY, 0, c, 6)).to.equal(code);
+        // 10 digits: the whole 31-bit value, zero-padded (counters 2, 7, 8, 9 need the padding).
+        expect(hotp(SHA1, RFC4226_KEY, c, 10)).to.equal(String(truncated).padStart(10, "0"));
+        // Fewer digits are the low digits of that value.
+        for (let d = 3; d <= 9; d++) expect(hotp(SHA1, RFC4226_KEY, c, d)).to.equal(String(truncated).padStart(10, "0").slice(10 - d));
+      });
+    });
+  });
+
+  describe("RFC 6238 appendix B", () => {
+    for (const [time, T, codes] of RFC6238) {
+      it(`time ${time} (T = 0x${T.toString(16)})`, () => {
+        expect(timeStep(time, 30)).to.equal(T);
+        for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
+          expect(totp(nodeHash(alg), RFC6238_KEYS[alg], time, 30, 8), alg).to.equal(codes[alg]);
+        }
+      });
+    }
+  });
+
+  describe("64-bit counters and far dates", () => {
+    const key = ascii("12345678901234567890");
+
+    it("splits a counter above 2^32 into words", () => {
+      expect(hotp(SHA1, key, 2 ** 32, 6)).to.equal(hotpWords(SHA1, key, 1, 0, 6));
+      expect(hotp(SHA1, key, 2 ** 32 + 7, 6)).to.equal(hotpWords(SHA1, key, 1, 7, 6));
+      expect(hotp(SHA1, key, 2 ** 53 - 1, 8)).to.equal(hotpWords(SHA1, key, 0x1fffff, 0xffffffff, 8));
+      expect(hotp(SHA1, key, 2 ** 53 - 1, 8)).to.equal(otpauthHotp("SHA1", key, 2 ** 53 - 1, 8));
+      // The high word is really used: these differ from counter 0 / counter 7.
+      expect(hotpWords(SHA1, key, 1, 0, 10)).to.not.equal(hotp(SHA1, key, 0, 10));
+    });
+
+    for (const step of [1, 30]) {
+      for (const [label, t] of [["2038 (2^31 s)", 2 ** 31], ["2106 (2^32 s)", 2 ** 32], ["year ~2514 (2^34 s)", 2 ** 34]] as const) {
+        it(`time past ${label}, step ${step}`, () => {
+          for (const dt of [-1, 0, 1]) {
+            const T = Math.floor((t + dt) / step);
+            expect(timeStep(t + dt, step)).to.equal(T);
+            for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
+              const k = RFC6238_KEYS[alg];
+              const expected = OTPAuth.TOTP.generate({
+                secret: new OTPAuth.Secret({ buffer: k.slice().buffer }), algorithm: alg, digits: 8, period: step, timestamp: (t + dt) * 1000,
+              });
+              expect(totp(nodeHash(alg), k, t + dt, step, 8), `${alg} t=${t + dt}`).to.equal(expected);
+            }
+          }
+        });
+      }
+    }
+
+    it("a 1 s step crosses 2^32 into the high word exactly at 2106-02-07T06:28:16Z", () => {
+      expect(new Date(2 ** 32 * 1000).toISOString()).to.equal("2106-02-07T06:28:16.000Z");
+      expect(totp(SHA1, key, 2 ** 32 - 1, 1, 8)).to.equal(hotpWords(SHA1, key, 0, 0xffffffff, 8));
+      expect(totp(SHA1, key, 2 ** 32, 1, 8)).to.equal(hotpWords(SHA1, key, 1, 0, 8));
+    });
+
+    it("fractional seconds (getTime()) floor to the step", () => {
+      expect(timeStep(59.999, 30)).to.equal(1);
+      expect(timeStep(60, 30)).to.equal(2);
+      expect(timeStep(0, 300)).to.equal(0);
+      expect(timeStep(2 ** 53 - 1, 1)).to.equal(2 ** 53 - 1);
+      expect(totp(SHA1, key, 89.5, 30, 8)).to.equal(totp(SHA1, key, 60, 30, 8));
+    });
+  });
+
+  describe("bad inputs throw", () => {
+    const key = ascii("12345678901234567890");
+    const bad = (fn: () => unknown, re: RegExp) => expect(fn).to.throw(Error, re);
+
+    it("digits outside 3..10", () => {
+      for (const d of [0, 2, 11, 6.5, NaN, -6]) bad(() => hotp(SHA1, key, 0, d), /digits/);
+      bad(() => hotp(SHA1, key, 0, "6" as unknown as number), /digits/);
+    });
+    it("counters that are not safe non-negative integers", () => {
+      for (const c of [-1, 1.5, 2 ** 53, NaN, Infinity]) bad(() => hotp(SHA1, key, c, 6), /counter/);
+      bad(() => hotp(SHA1, key, "1" as unknown as number, 6), /counter/);
+      for (const [hi, lo] of [[-1, 0], [0, -1], [2 ** 32, 0], [0, 2 ** 32], [0.5, 0], [0, NaN]]) {
+        bad(() => hotpWords(SHA1, key, hi, lo, 6), /counter words/);
+      }
+    });
+    it("times and steps", () => {
+      for (const t of [-1, NaN, Infinity, 2 ** 53]) bad(() => totp(SHA1, key, t, 30, 6), /time/);
+      bad(() => totp(SHA1, key, "59" as unknown as number, 30, 6), /time/);
+      for (const s of [0, -30, 1.5, NaN]) bad(() => totp(SHA1, key, 59, s, 6), /step/);
+    });
+    it("keys shorter than 128 bits or not bytes, without echoing the key", () => {
+      const short = ascii("0123456789abcde");
+      expect(() => hotp(SHA1, short, 0, 6)).to.throw(Error, /16 bytes/).that.satisfies((e: Error) => !e.message.includes("0123"));
+      bad(() => hotp(SHA1, "12345678901234567890" as unknown as Uint8Array, 0, 6), /key/);
+    });
+  });
+});

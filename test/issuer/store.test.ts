@@ -1,0 +1,131 @@
+/** One behaviour suite for both stores (SQLite file, PostgreSQL database): the Store contract of store/types.ts. */
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import type { CardRecord } from "../../host-tools/issuer/card.ts";
+import { openStore } from "../../host-tools/issuer/store/open.ts";
+import type { AuditEntry, Store } from "../../host-tools/issuer/store/types.ts";
+import { postgresDb, sqliteDb, type TestDb } from "./support.ts";
+
+let panSeq = 0;
+function newCard(over: Partial<CardRecord> = {}): CardRecord {
+  const body = "424242" + String(++panSeq).padStart(9, "0");
+  return {
+    id: randomUUID(), pan: body + "0", expiry: "3001", psn: "00", mode: "counter", digits: 3, algorithm: "SHA1",
+    step: 300, startCounter: 0, createdAt: 1_700_000_000_000, version: 0, blocked: false, nextCounter: 0, lastStep: -1,
+    drift: 0, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0, ...over,
+  };
+}
+const audit = (cardId: string, event: AuditEntry["event"] = "issue", outcome = "ok"): AuditEntry => ({
+  at: 1_700_000_000_000, cardId, event, outcome, caller: "tok_test", detail: "d",
+});
+
+for (const make of [sqliteDb, postgresDb]) {
+  const db: TestDb = make();
+  describe(`issuer store contract: ${db.kind}`, function () {
+    let store: Store;
+    let url: string;
+
+    beforeEach(async function () {
+      url = await db.create(this);
+      store = await openStore(url);
+    });
+    afterEach(async () => {
+      await store?.close();
+    });
+    after(() => db.cleanup());
+
+    it("migrates an empty database, and migrating again (or from a second process's store) changes nothing", async () => {
+      await store.migrate();
+      const other = await openStore(url);
+      await other.close();
+      const c = newCard();
+      expect(await store.insertCard(c, audit(c.id))).to.equal(true);
+      expect(await store.getCard(c.id)).to.deep.equal(c);
+    });
+
+    it("stores a card exactly and refuses a second card with the same PAN and PSN, writing nothing", async () => {
+      const c = newCard({ nextCounter: 2 ** 40, lastStep: 2 ** 33, drift: -3, blocked: true });
+      expect(await store.insertCard(c, audit(c.id))).to.equal(true);
+      expect(await store.getCard(c.id)).to.deep.equal(c);
+      const twin = newCard({ pan: c.pan });
+      expect(await store.insertCard(twin, audit(twin.id))).to.equal(false);
+      expect(await store.getCard(twin.id)).to.equal(undefined);
+      expect(await store.listAudit({ cardId: twin.id, limit: 10 })).to.deep.equal([]);
+      expect(await store.getCard(randomUUID())).to.equal(undefined);
+    });
+
+    it("change() writes the state, bumps the version and appends the audit entry together", async () => {
+      const c = newCard();
+      await store.insertCard(c, audit(c.id));
+      const r = await store.change(c.id, (card) => ({
+        state: { ...card, nextCounter: card.nextCounter + 7, failures: 2, lastFailureAt: 5 },
+        audit: audit(c.id, "verify", "mismatch"),
+        result: "done",
+      }));
+      expect(r).to.equal("done");
+      const after = (await store.getCard(c.id))!;
+      expect([after.nextCounter, after.failures, after.lastFailureAt, after.version]).to.deep.equal([7, 2, 5, 1]);
+      const entries = await store.listAudit({ cardId: c.id, limit: 10 });
+      expect(entries.map((e) => [e.event, e.outcome])).to.deep.equal([["verify", "mismatch"], ["issue", "ok"]]);
+    });
+
+    it("change() on an unknown card resolves undefined and runs nothing", async () => {
+      let ran = false;
+      const r = await store.change(randomUUID(), () => {
+        ran = true;
+        return { audit: audit("x"), result: 1 };
+      });
+      expect([r, ran]).to.deep.equal([undefined, false]);
+    });
+
+    it("a decision that throws writes nothing, and the changes around it still happen", async () => {
+      const cards = [newCard(), newCard(), newCard()];
+      for (const c of cards) await store.insertCard(c, audit(c.id));
+      const results = await Promise.allSettled(
+        cards.map((c, i) =>
+          store.change(c.id, (card) => {
+            if (i === 1) throw new Error("refused");
+            return { state: { ...card, nextCounter: 1 }, audit: audit(c.id, "verify"), result: i };
+          }),
+        ),
+      );
+      expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "rejected", "fulfilled"]);
+      const counters = await Promise.all(cards.map(async (c) => (await store.getCard(c.id))!.nextCounter));
+      expect(counters).to.deep.equal([1, 0, 1]);
+      expect(await store.listAudit({ cardId: cards[1].id, limit: 10 })).to.have.length(1);
+    });
+
+    it("serialises 64 concurrent read-modify-write changes of one card: none is lost", async () => {
+      const c = newCard();
+      await store.insertCard(c, audit(c.id));
+      const seen = await Promise.all(
+        Array.from({ length: 64 }, () =>
+          store.change(c.id, (card) => ({ state: { ...card, nextCounter: card.nextCounter + 1 }, audit: audit(c.id, "verify"), result: card.nextCounter })),
+        ),
+      );
+      expect([...seen].sort((a, b) => a! - b!)).to.deep.equal(Array.from({ length: 64 }, (_, i) => i));
+      const after = (await store.getCard(c.id))!;
+      expect([after.nextCounter, after.version]).to.deep.equal([64, 64]);
+    });
+
+    it("lists the audit trail newest first, by card, with a limit and a cursor", async () => {
+      const a = newCard();
+      const b = newCard();
+      await store.insertCard(a, audit(a.id));
+      await store.insertCard(b, audit(b.id));
+      for (let i = 0; i < 5; i++) await store.change(a.id, (card) => ({ audit: audit(a.id, "verify", `o${i}`), result: 0, state: card }));
+      const page1 = await store.listAudit({ cardId: a.id, limit: 4 });
+      expect(page1.map((e) => e.outcome)).to.deep.equal(["o4", "o3", "o2", "o1"]);
+      const page2 = await store.listAudit({ cardId: a.id, limit: 4, beforeId: page1[3].id });
+      expect(page2.map((e) => e.outcome)).to.deep.equal(["o0", "ok"]);
+      expect(page2[1]).to.include({ cardId: a.id, event: "issue", caller: "tok_test", detail: "d" });
+      expect((await store.listAudit({ limit: 100 })).length).to.equal(7);
+    });
+
+    it("keeps tokens by hash", async () => {
+      await store.insertToken({ id: "tok_1", hash: "ab".repeat(32), label: "ops", createdAt: 1 });
+      expect(await store.findToken("ab".repeat(32))).to.deep.equal({ id: "tok_1", hash: "ab".repeat(32), label: "ops", createdAt: 1 });
+      expect(await store.findToken("cd".repeat(32))).to.equal(undefined);
+    });
+  });
+}

@@ -1,0 +1,11 @@
+/**
+ * Variables a screen update takes on the 2,630-variable interpreter:
+ *   npx tsx test/screens/crosscheck/memory.ts
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bundleForEspruino, runOnEspruino } from "./espruino.ts";
+
+const bin = process.env.ESPRUINO ?? "/work/espruino-bin/espruino-2630";
+const program = await bundleForEspruino(join(dirname(fileURLToPath(import.meta.url)), "memory-main.ts"));
+process.stdout.write(runOnEspruino(bin, program));

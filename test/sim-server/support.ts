@@ -1,0 +1,68 @@
+/** Helpers for the simulator server's tests: a running simulator and small HTTP calls against it. */
+import { expect } from "chai";
+import { PNG } from "pngjs";
+import { startSim, type RunningSim, type SimOptions } from "../../sim/server/start.ts";
+
+export interface Screen {
+  width: number;
+  height: number;
+  text: Array<{ x: number; y: number; text: string }>;
+  refreshes: { full: number; partial: number };
+}
+
+/** A simulator on a manual clock (deterministic), with a demo card unless opts say otherwise. */
+export function simulator(opts: SimOptions = {}): Promise<RunningSim> {
+  return startSim({ liveClock: false, ...opts });
+}
+
+export async function getJson<T = any>(base: string, path: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(new URL(path, base));
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export async function postJson<T = any>(base: string, path: string, body: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(new URL(path, base), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+/** The code on the screen: the runs made only of digits, top to bottom (a long code takes two lines), or undefined. */
+export function codeOn(screen: Screen): string | undefined {
+  const runs = screen.text.filter((r) => /^[0-9]+$/.test(r.text)).sort((a, b) => a.y - b.y || a.x - b.x);
+  if (runs.length === 0) return undefined;
+  expect(runs.length, `too many digit runs: ${JSON.stringify(screen.text)}`).to.be.at.most(2);
+  return runs.map((r) => r.text).join("");
+}
+
+/** Press through the API and return the code the screen then shows. */
+export async function pressForCode(web: string): Promise<string> {
+  const r = await postJson(web, "api/button", { action: "press" });
+  expect(r.status, JSON.stringify(r.body)).to.equal(200);
+  const screen = (await getJson<Screen>(web, "api/screen")).body;
+  const code = codeOn(screen);
+  expect(code, `no code after a press: ${JSON.stringify(screen.text)}`).to.be.a("string");
+  return code!;
+}
+
+/** GET /api/screen.png decoded: 1 for a white pixel, 0 for black, row by row. */
+export async function screenPixels(web: string): Promise<{ width: number; height: number; white: Uint8Array }> {
+  const res = await fetch(new URL("api/screen.png", web));
+  expect(res.headers.get("content-type")).to.equal("image/png");
+  const png = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+  const white = new Uint8Array(png.width * png.height);
+  for (let i = 0; i < white.length; i++) {
+    const v = png.data[i * 4];
+    expect(v === 0 || v === 255, `pixel ${i} is grey (${v})`).to.equal(true);
+    white[i] = v === 255 ? 1 : 0;
+  }
+  return { width: png.width, height: png.height, white };
+}
+
+/** No test may pass with an exception in the card's console. */
+export function expectNoUncaught(text: string): void {
+  const at = text.indexOf("Uncaught");
+  expect(at, `card console: ${text.slice(Math.max(0, at - 200), at + 300)}`).to.equal(-1);
+}
