@@ -15,6 +15,8 @@ const program = new Command("inkcard")
 const modules = [
   "./build/command.ts",
   "./issuer/command.ts",
+  "./flash/command.ts",
+  "./provision/command.ts",
   "../sim/command.ts",
 ];
 for (const m of modules) {

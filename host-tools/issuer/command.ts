@@ -2,7 +2,7 @@
  * `inkcard issuer --db FILE.sqlite|postgres://... --port N` runs the service;
  * `inkcard issuer token create --db ...` prints a new API token alone on stdout.
  */
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 
 function integer(min: number, max: number) {
   return (v: string) => {
@@ -28,6 +28,12 @@ interface ServeOptions {
   backoffBase?: number;
 }
 
+/** A start-up failure (database unreachable, port taken...): its message, no stack trace, exit 1. */
+function fail(e: unknown): never {
+  console.error(`inkcard issuer: ${(e as Error).message}`);
+  process.exit(1);
+}
+
 function needDb(db: string | undefined): string {
   if (!db) {
     console.error("inkcard issuer: --db is required (an SQLite file such as issuer.sqlite, or a postgres:// URL)");
@@ -44,8 +50,12 @@ export function register(program: Command): void {
     .option("--port <n>", "TCP port on 127.0.0.1", integer(0, 65535), 8470)
     .option("--master-key-file <file>", "file holding the 64-hex-character master key (or set INKCARD_MASTER_KEY)")
     .option("--dev", "development: create a master key file (mode 0600) beside the database if none is given")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or silent", "info")
-    .option("--sync <full|normal>", "SQLite: fsync each commit (full) or rely on the OS (normal: survives kill -9, not power loss)", "full")
+    .addOption(new Option("--log-level <level>", "what to log").choices(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"))
+    .addOption(
+      new Option("--sync <mode>", "SQLite: fsync each commit (full) or rely on the OS (normal: survives kill -9, not power loss)")
+        .choices(["full", "normal"])
+        .default("full"),
+    )
     .option("--bin <digits>", "BIN of the PANs issued (default: a test BIN)")
     .option("--look-ahead <n>", "counters after the expected one a code may match", integer(0, 100))
     .option("--sync-window <n>", "counters searched by a resync", integer(1, 100000))
@@ -55,7 +65,6 @@ export function register(program: Command): void {
     .addHelpText("after", "\nAPI: docs/issuer-api.md. Create an API token with `inkcard issuer token create --db ...`.")
     .action(async (o: ServeOptions) => {
       const db = needDb(o.db);
-      if (o.sync !== "full" && o.sync !== "normal") throw new InvalidArgumentError("--sync must be full or normal");
       const { loadMasterKey, MASTER_KEY_ENV } = await import("./keys.ts");
       const { isPostgresUrl } = await import("./store/open.ts");
       const { startIssuer } = await import("./server.ts");
@@ -83,7 +92,7 @@ export function register(program: Command): void {
         bin: o.bin,
         policy: { lookAhead: o.lookAhead, syncWindow: o.syncWindow, resyncCodes: o.resyncCodes, lockAfter: o.lockAfter,
           backoffBaseSeconds: o.backoffBase },
-      });
+      }).catch(fail);
       masterKey.fill(0); // the key source holds its own copy
       const stop = () => {
         // Finish the requests in flight; give up on them after 10 s.
@@ -99,13 +108,13 @@ export function register(program: Command): void {
     .description("manage API tokens")
     .command("create")
     .description("create an API token and print it alone on stdout (only its hash is stored)")
-    .option("--label <text>", "what the token is for, shown as the caller in the audit trail's token id lookup", "api")
+    .option("--label <text>", "what the token is for (stored beside its hash)", "api")
     .addHelpText("after", "\nNeeds the issuer's --db, e.g. inkcard issuer token create --db issuer.sqlite")
     .action(async (o: { label: string }, cmd: Command) => {
       const db = needDb(cmd.optsWithGlobals<{ db?: string }>().db);
       const { openStore } = await import("./store/open.ts");
       const { createToken } = await import("./tokens.ts");
-      const store = await openStore(db);
+      const store = await openStore(db).catch(fail);
       try {
         process.stdout.write((await createToken(store, o.label, Date.now())) + "\n");
       } finally {

@@ -22,6 +22,7 @@ export const BODY_LIMIT = 4096;
 export const MAX_AUDIT_PAGE = 1000;
 
 const UUID = { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } as const;
+const UUID_RE = new RegExp(UUID.pattern);
 const CODE = { type: "string", pattern: "^[0-9]{3,10}$" } as const;
 const object = (properties: Record<string, unknown>, required: string[] = []) =>
   ({ type: "object", properties, required, additionalProperties: false }) as const;
@@ -83,7 +84,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
       {
         method: req.method,
         route: req.routeOptions.url ?? "(none)",
-        ...(typeof id === "string" ? { card: id } : {}),
+        ...(typeof id === "string" && UUID_RE.test(id) ? { card: id } : {}),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
         caller: req.caller || undefined,

@@ -44,11 +44,13 @@ const SCHEMA = [
 
 const COLUMNS = "card_id, chip_serial, state, digest, firmware, created_at, updated_at";
 
+type Statement = [sql: string, args: unknown[]];
+
 /** The two databases behind one small interface: SQL written with `?` placeholders. */
 interface Db {
   all(sql: string, args: unknown[]): Promise<Record<string, unknown>[]>;
-  /** Runs fn's statements in one transaction. */
-  tx(fn: (run: (sql: string, args: unknown[]) => Promise<number>) => Promise<void>): Promise<void>;
+  /** Runs the statements in one transaction; the rows each changed. */
+  tx(statements: Statement[]): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -59,9 +61,7 @@ export class IssuanceStore {
   static async open(db: string): Promise<IssuanceStore> {
     const store = new IssuanceStore(isPostgresUrl(db) ? await postgres(db) : await sqlite(db));
     try {
-      await store.db.tx(async (run) => {
-        for (const sql of SCHEMA) await run(sql, []);
-      });
+      await store.db.tx(SCHEMA.map((sql): Statement => [sql, []]));
     } catch (e) {
       await store.close();
       throw e;
@@ -86,9 +86,7 @@ export class IssuanceStore {
   /** False when the chip already has a pending card (another tool is at it). */
   async insertPending(r: { cardId: string; chipSerial: string; firmware: string; at: number }): Promise<boolean> {
     try {
-      await this.db.tx(async (run) => {
-        await run(`INSERT INTO issuance (${COLUMNS}) VALUES (?, ?, 'pending', '', ?, ?, ?)`, [r.cardId, r.chipSerial, r.firmware, r.at, r.at]);
-      });
+      await this.db.tx([[`INSERT INTO issuance (${COLUMNS}) VALUES (?, ?, 'pending', '', ?, ?, ?)`, [r.cardId, r.chipSerial, r.firmware, r.at, r.at]]]);
       return true;
     } catch (e) {
       if (/unique/i.test((e as Error).message)) return false;
@@ -97,29 +95,25 @@ export class IssuanceStore {
   }
 
   async setDigest(cardId: string, digest: string, at: number): Promise<void> {
-    await this.db.tx(async (run) => {
-      await run("UPDATE issuance SET digest = ?, updated_at = ? WHERE card_id = ? AND state = 'pending'", [digest, at, cardId]);
-    });
+    await this.db.tx([["UPDATE issuance SET digest = ?, updated_at = ? WHERE card_id = ? AND state = 'pending'", [digest, at, cardId]]]);
   }
 
   /** pending -> void. */
   async abandon(cardId: string, at: number): Promise<void> {
-    await this.db.tx(async (run) => {
-      await run("UPDATE issuance SET state = 'void', updated_at = ? WHERE card_id = ? AND state = 'pending'", [at, cardId]);
-    });
+    await this.db.tx([["UPDATE issuance SET state = 'void', updated_at = ? WHERE card_id = ? AND state = 'pending'", [at, cardId]]]);
   }
 
-  /** In one transaction: the chip's issued card becomes replaced, and this pending one issued. False if it was not pending. */
+  /** In one transaction: the chip's issued card becomes replaced, and this pending one issued. False (nothing changed) if it was not pending. */
   async promote(cardId: string, chipSerial: string, at: number): Promise<boolean> {
-    let changed = 0;
-    await this.db.tx(async (run) => {
-      await run("UPDATE issuance SET state = 'replaced', updated_at = ? WHERE chip_serial = ? AND state = 'issued'", [at, chipSerial]);
-      changed = await run("UPDATE issuance SET state = 'issued', updated_at = ? WHERE card_id = ? AND state = 'pending'", [at, cardId]);
-      if (changed !== 1) throw new NotPending();
-    }).catch((e: unknown) => {
-      if (!(e instanceof NotPending)) throw e;
-    });
-    return changed === 1;
+    const changed = await this.db.tx([
+      [
+        `UPDATE issuance SET state = 'replaced', updated_at = ? WHERE chip_serial = ? AND state = 'issued'
+           AND EXISTS (SELECT 1 FROM issuance WHERE card_id = ? AND state = 'pending')`,
+        [at, chipSerial, cardId],
+      ],
+      ["UPDATE issuance SET state = 'issued', updated_at = ? WHERE card_id = ? AND state = 'pending'", [at, cardId]],
+    ]);
+    return changed[1] === 1;
   }
 
   close(): Promise<void> {
@@ -140,9 +134,6 @@ export class IssuanceStore {
   }
 }
 
-/** Rolls a promote() back when its card was no longer pending. */
-class NotPending extends Error {}
-
 async function sqlite(file: string): Promise<Db> {
   const { default: Database } = await import("better-sqlite3");
   // A connection of our own to the issuer's file (WAL: readers and one writer at a time).
@@ -152,20 +143,7 @@ async function sqlite(file: string): Promise<Db> {
   db.pragma("synchronous = FULL");
   return {
     all: async (sql, args) => db.prepare(sql).all(...args) as Record<string, unknown>[],
-    tx: async (fn) => {
-      // better-sqlite3 transactions are synchronous: collect the statements, then run them at once.
-      const todo: Array<[string, unknown[]]> = [];
-      await fn(async (sql, args) => {
-        todo.push([sql, args]);
-        return 0;
-      });
-      let last = 0;
-      db.transaction(() => {
-        for (const [sql, args] of todo) last = db.prepare(sql).run(...args).changes;
-      }).immediate();
-      // Only promote() reads a count, from its last statement.
-      if (todo.length && /state = 'issued', updated_at/.test(todo[todo.length - 1][0]) && last !== 1) throw new NotPending();
-    },
+    tx: async (statements) => db.transaction(() => statements.map(([sql, args]) => db.prepare(sql).run(...args).changes)).immediate(),
     close: async () => {
       if (db.open) db.close();
     },
@@ -182,13 +160,15 @@ async function postgres(url: string): Promise<Db> {
   };
   return {
     all: async (sql, args) => (await pool.query(numbered(sql), args)).rows as Record<string, unknown>[],
-    tx: async (fn) => {
+    tx: async (statements) => {
       const c = await pool.connect();
       try {
         await c.query("BEGIN");
-        await c.query("SELECT pg_advisory_xact_lock(1769632617)"); // "issi": serialises schema creation and changes
-        await fn(async (sql, args) => (await c.query(numbered(sql), args)).rowCount ?? 0);
+        await c.query("SELECT pg_advisory_xact_lock(1769632617)"); // serialises schema creation and changes
+        const changed: number[] = [];
+        for (const [sql, args] of statements) changed.push((await c.query(numbered(sql), args)).rowCount ?? 0);
         await c.query("COMMIT");
+        return changed;
       } catch (e) {
         await c.query("ROLLBACK").catch(() => {});
         throw e;

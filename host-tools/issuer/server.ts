@@ -8,6 +8,7 @@ import { buildApp } from "./http.ts";
 import type { Policy } from "./policy.ts";
 import { Issuer } from "./service.ts";
 import { openStore } from "./store/open.ts";
+import { registerIssuance } from "./issuance.ts";
 
 export interface StartOptions {
   /** An SQLite file name or a postgres:// URL. */
@@ -45,6 +46,7 @@ export async function startIssuer(o: StartOptions): Promise<RunningIssuer> {
   try {
     const issuer = new Issuer({ store, keys, policy: o.policy, now: o.now, bin: o.bin });
     const app = buildApp(issuer, { logLevel: o.logLevel });
+    await registerIssuance(app, { issuer, keys, db: o.db, now: o.now }); // issue 5: cards bound to chips, verify after burn
     await app.listen({ host: HOST, port: o.port ?? DEFAULT_PORT });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : o.port;

@@ -10,7 +10,7 @@ import { DEFAULT_DIGITS, DEFAULT_TIME_STEP } from "../../firmware/core/dcvv.ts";
 import { hotp } from "../../firmware/core/otp.ts";
 import { ALGORITHMS, MODES, stateOf, viewOf, type Algorithm, type CardRecord, type CardView, type Mode, type ProvisioningPackage } from "./card.ts";
 import { newCardData, TEST_BIN } from "./card-data.ts";
-import { fastHash } from "./fast-hash.ts";
+import { hmacHash } from "./hmac-hash.ts";
 import type { KeySource } from "./keys.ts";
 import { makePolicy, type Policy } from "./policy.ts";
 import type { AuditEvent, AuditRecord, Store } from "./store/types.ts";
@@ -76,10 +76,12 @@ export class Issuer {
     this.policy = makePolicy(o.policy);
     this.now = o.now ?? Date.now;
     this.bin = o.bin ?? TEST_BIN;
+    if (!/^[0-9]{6,8}$/.test(this.bin)) throw new Error("BIN must be 6 to 8 digits");
     this.tokens = new TokenCheck(o.store);
   }
 
-  async createCard(req: CreateCardRequest, caller: string): Promise<IssuedCard> {
+  /** opts (issuance.ts): the card's id, and created blocked until issuance proves the card holds it. */
+  async createCard(req: CreateCardRequest, caller: string, opts: { id?: string; blocked?: boolean } = {}): Promise<IssuedCard> {
     const mode = req.mode;
     const digits = req.digits ?? DEFAULT_DIGITS;
     const algorithm = req.algorithm ?? "SHA1";
@@ -94,7 +96,7 @@ export class Issuer {
     // A random account number collides with an issued one rarely; try again then.
     for (let attempt = 0; attempt < 5; attempt++) {
       const card: CardRecord = {
-        id: randomUUID(),
+        id: opts.id ?? randomUUID(),
         ...newCardData(now, this.bin),
         mode,
         digits,
@@ -103,7 +105,7 @@ export class Issuer {
         startCounter: 0,
         createdAt: now,
         version: 0,
-        blocked: false,
+        blocked: opts.blocked ?? false,
         nextCounter: 0,
         lastStep: -1,
         drift: 0,
@@ -135,7 +137,7 @@ export class Issuer {
 
   private codeAt(card: CardRecord): CodeAt {
     const key = this.keys.cardKey(card);
-    const hash = fastHash(card.algorithm);
+    const hash = hmacHash(card.algorithm, key);
     return (counter) => hotp(hash, key, counter, card.digits);
   }
 

@@ -8,7 +8,6 @@
  * the code (blocked, locked, backing off) change nothing: hammering a card
  * that refuses costs a guesser time without buying guesses.
  */
-import { equalBytes, utf8Bytes } from "../../firmware/core/bytes.ts";
 import { timeStep } from "../../firmware/core/otp.ts";
 import { stateOf, type CardRecord, type CardState, type Status } from "./card.ts";
 import { backoffSeconds, resyncBackoffSeconds, type Policy } from "./policy.ts";
@@ -39,9 +38,16 @@ export interface Decision<T> {
 /** The card's code for a counter or time step (hotp over the card's key). */
 export type CodeAt = (counter: number) => string;
 
-/** Compared in time independent of where the codes differ (the length is public: it is the card's digits). */
-function same(a: string, b: Uint8Array): boolean {
-  return equalBytes(utf8Bytes(a), b);
+/**
+ * Compared in time independent of where the codes differ (the length is
+ * public: it is the card's digits). Code units, not bytes: equal strings have
+ * equal code units, and nothing is allocated on the verify path.
+ */
+function same(expected: string, given: string): boolean {
+  if (expected.length !== given.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ given.charCodeAt(i);
+  return diff === 0;
 }
 
 function refuse(reason: Refusal, retryAfter?: number): Decision<VerifyResult> {
@@ -54,27 +60,26 @@ export function decideVerify(card: CardRecord, code: string, nowMs: number, code
   const wait = card.lastFailureAt + backoffSeconds(policy, card.failures) * 1000 - nowMs;
   if (card.failures > 0 && wait > 0) return refuse("backoff", Math.ceil(wait / 1000));
 
-  const given = utf8Bytes(code);
   const state = stateOf(card);
   let replay = false;
   if (card.mode === "counter") {
     const window = card.failures > 0 ? policy.lookAheadAfterFailure : policy.lookAhead;
     for (let c = card.nextCounter; c <= card.nextCounter + window; c++) {
-      if (same(codeAt(c), given)) {
+      if (same(codeAt(c), code)) {
         state.nextCounter = c + 1;
         return accept(state, { ok: true, counter: c }, `counter=${c}`);
       }
     }
     // Refused either way; tell a replay of a recent code apart for the audit trail.
     const oldest = Math.max(card.startCounter, card.nextCounter - 1 - policy.lookAhead);
-    for (let c = card.nextCounter - 1; c >= oldest && !replay; c--) replay = same(codeAt(c), given);
+    for (let c = card.nextCounter - 1; c >= oldest && !replay; c--) replay = same(codeAt(c), code);
   } else {
     const now = timeStep(nowMs / 1000, card.step);
     const centre = now + card.drift;
     // Nearest steps first: 0, -1, +1, -2, +2 ...; only steps after the last accepted one count.
     for (let i = 0; i <= 2 * policy.timeSkewSteps; i++) {
       const t = centre + (i & 1 ? -(i + 1) / 2 : i / 2);
-      if (t < 0 || !same(codeAt(t), given)) continue;
+      if (t < 0 || !same(codeAt(t), code)) continue;
       if (t <= card.lastStep) {
         replay = true;
         continue;
@@ -116,14 +121,13 @@ export function decideResync(card: CardRecord, codes: string[], nowMs: number, c
   const wait = card.lastResyncFailureAt + resyncBackoffSeconds(policy, card.resyncFailures) * 1000 - nowMs;
   if (card.resyncFailures > 0 && wait > 0) return refuse("backoff", Math.ceil(wait / 1000));
 
-  const given = codes.map(utf8Bytes);
-  const n = given.length;
+  const n = codes.length;
   const state = stateOf(card);
   const lastStart = card.nextCounter + policy.syncWindow - n;
   for (let s = card.nextCounter; s <= lastStart; s++) {
-    if (!same(codeAt(s), given[0])) continue;
+    if (!same(codeAt(s), codes[0])) continue;
     let k = 1;
-    while (k < n && same(codeAt(s + k), given[k])) k++;
+    while (k < n && same(codeAt(s + k), codes[k])) k++;
     if (k < n) continue;
     Object.assign(state, { nextCounter: s + n, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0 });
     return { state, outcome: "ok", detail: `counter=${s + n - 1} skipped=${s - card.nextCounter}`, result: { ok: true, counter: s + n - 1 } };

@@ -21,11 +21,11 @@ import type { BoardConfig } from "../../firmware/board-config.ts";
 import { Repl } from "../console/repl.ts";
 import { VirtualClock } from "./clock.ts";
 import { Flash, PowerCut } from "./flash.ts";
-import type { ArrayBufferGraphics, GraphicsHooks } from "./graphics.ts";
+import type { ArrayBufferGraphics } from "./graphics.ts";
 import { ESPRUINO_VERSION, type NrfRecord } from "./libs.ts";
 import { Pins } from "./pins.ts";
 import { Runtime, type RuntimeHost } from "./runtime.ts";
-import { PanelBus, type SpiSink } from "./spi.ts";
+import { PanelBus } from "./spi.ts";
 import { Ssd1681 } from "./ssd1681.ts";
 import { Storage } from "./storage.ts";
 
@@ -66,7 +66,7 @@ export interface CutPowerOptions {
  * Events: "output" (console bytes), "display" (a refresh reached the glass),
  * "power" (true on, false off).
  */
-export class Board extends EventEmitter implements RuntimeHost {
+export class Board extends EventEmitter {
   readonly config: BoardConfig;
   readonly clock = new VirtualClock();
   readonly pins = new Pins();
@@ -81,17 +81,19 @@ export class Board extends EventEmitter implements RuntimeHost {
   readonly nrf: NrfRecord = { services: undefined, servicesOptions: undefined, advertising: undefined, advertisingOptions: undefined, sleeping: false };
   /** Hardware faults seen (SPI traffic the panel could not take, panel driver faults). */
   readonly notes: string[] = [];
-  readonly scriptTimeoutMs: number;
-  readonly graphicsHooks: GraphicsHooks;
-  readonly spiSink: SpiSink;
+  /** The last E.setConsole() device: recorded only, the simulated serial console stays attached. */
+  consoleDevice: unknown = "Serial1";
 
+  /** What each interpreter (runtime.ts) gets from the board. */
+  private readonly host: RuntimeHost;
   private readonly bus: PanelBus;
   private readonly button: number;
   private runtime: Runtime | undefined;
   private isPowered = false;
   /** getTime() = (clock + rtcOffset) / 1000. */
   private rtcOffsetMs = 0;
-  private todo: { kind: "reset"; clearFlash: boolean } | { kind: "load"; file: string | undefined } | { kind: "save" } | undefined;
+  /** What reset(), load() or save() asked for, done when the running code returns. */
+  private todo: { kind: "reset" } | { kind: "load"; file: string | undefined } | { kind: "save" } | undefined;
   private runs: { g: ArrayBufferGraphics | undefined; list: TextRun[] } = { g: undefined, list: [] };
   private shownRefreshes = 0;
   private depth = 0;
@@ -102,7 +104,6 @@ export class Board extends EventEmitter implements RuntimeHost {
     const config = options.config;
     this.config = config;
     this.serial = options.serial ?? `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`;
-    this.scriptTimeoutMs = options.scriptTimeoutMs ?? 5000;
     this.flash = options.flash ?? new Flash();
     this.storage = new Storage(this.flash, { log: (t) => this.print(t) });
     const pin = (name: string) => {
@@ -127,25 +128,64 @@ export class Board extends EventEmitter implements RuntimeHost {
       (msg) => this.note(msg),
       () => this.checkDisplay(),
     );
-    this.spiSink = (sck, mosi, mode, bytes) => this.bus.transfer(sck, mosi, mode, bytes);
     this.button = pin(config.button.pin);
-    this.graphicsHooks = {
-      // Firmware that caught a PowerCut runs on for a moment in a dead chip: its drawing counts for nothing.
-      onClear: (g) => {
-        if (this.powered) this.runs = { g, list: [] };
-      },
-      onDrawString: (g, text, x, y) => {
-        if (!this.powered) return;
-        if (this.runs.g !== g) this.runs = { g, list: [] };
-        this.runs.list.push({ x, y, text });
-      },
-    };
     this.console = new Repl({
+      powered: () => this.powered,
       runLine: (code) => this.runLine(code),
       inspect: (v) => this.runtime?.inspect(v, true) ?? String(v),
       idle: () => this.idle(),
       identity: () => `Espruino ${ESPRUINO_VERSION} ${config.board}`,
     });
+    this.host = {
+      config,
+      clock: this.clock,
+      pins: this.pins,
+      storage: this.storage,
+      serial: this.serial,
+      nrf: this.nrf,
+      scriptTimeoutMs: options.scriptTimeoutMs ?? 5000,
+      spiSink: (sck, mosi, mode, bytes) => this.bus.transfer(sck, mosi, mode, bytes),
+      graphicsHooks: {
+        // Firmware that caught a PowerCut runs on for a moment in a dead chip: what it draws counts for nothing.
+        onClear: (g) => {
+          if (this.powered) this.runs = { g, list: [] };
+        },
+        onDrawString: (g, text, x, y) => {
+          if (!this.powered) return;
+          if (this.runs.g !== g) this.runs = { g, list: [] };
+          this.runs.list.push({ x, y, text });
+        },
+      },
+      powered: () => this.powered,
+      guard: () => {
+        if (!this.powered) throw new PowerCut();
+      },
+      afterCall: () => this.idle(),
+      print: (text) => this.print(text),
+      getTime: () => this.getTime(),
+      setTime: (seconds) => this.setTime(seconds),
+      secondsAt: (ms) => (ms + this.rtcOffsetMs) / 1000,
+      setPassword: (password) => this.console.setPassword(password),
+      lockConsole: () => this.console.lock(),
+      setEcho: (on) => this.console.setEcho(on),
+      setConsole: (device) => {
+        this.consoleDevice = device;
+      },
+      requestReset: (clearFlash) => {
+        if (clearFlash) {
+          this.print("Erasing saved code.");
+          for (const f of [".varimg", ".bootcde", ".bootrst"]) this.storage.erase(f);
+          this.print("\nDone!\n");
+        }
+        this.todo = { kind: "reset" };
+      },
+      requestLoad: (file) => {
+        this.todo = { kind: "load", file };
+      },
+      requestSave: () => {
+        this.todo = { kind: "save" };
+      },
+    };
     this.console.onData((bytes) => this.emit("output", bytes));
     if (!options.unpowered) this.restorePower();
   }
@@ -170,17 +210,13 @@ export class Board extends EventEmitter implements RuntimeHost {
 
   /** The card's clock, seconds since 1970 (what getTime() returns). It restarts at 0 after a power cut, as the nRF52's RTC does. */
   getTime(): number {
-    return this.secondsAt(this.clock.now());
+    return (this.clock.now() + this.rtcOffsetMs) / 1000;
   }
 
   /** Set the card's clock (what setTime() does). */
   setTime(seconds: number): void {
     if (!Number.isFinite(seconds)) return;
     this.rtcOffsetMs = seconds * 1000 - this.clock.now();
-  }
-
-  secondsAt(ms: number): number {
-    return (ms + this.rtcOffsetMs) / 1000;
   }
 
   /** Hold the button down or let it go (the pin goes to its active level while held). */
@@ -246,57 +282,11 @@ export class Board extends EventEmitter implements RuntimeHost {
     this.restorePower();
   }
 
-  // ------------------------------------------------------------ RuntimeHost
+  // ------------------------------------------------------------ inside
 
-  guard(): void {
-    if (!this.powered) throw new PowerCut();
-  }
-
-  print(text: string): void {
+  private print(text: string): void {
     if (this.powered && !this.silent) this.console.print(text);
   }
-
-  /** Firmware code returned to the idle loop. */
-  afterCall(): void {
-    this.idle();
-  }
-
-  setPassword(password: string | undefined): void {
-    this.console.setPassword(password);
-  }
-
-  lockConsole(): void {
-    this.console.lock();
-  }
-
-  setEcho(on: boolean): void {
-    this.console.setEcho(on);
-  }
-
-  /** E.setConsole: recorded only; the simulated serial console stays attached. */
-  consoleDevice: unknown = "Serial1";
-  setConsole(device: unknown): void {
-    this.consoleDevice = device;
-  }
-
-  requestReset(clearFlash: boolean): void {
-    if (clearFlash) {
-      this.print("Erasing saved code.");
-      for (const f of [".varimg", ".bootcde", ".bootrst"]) this.storage.erase(f);
-      this.print("\nDone!\n");
-    }
-    this.todo = { kind: "reset", clearFlash };
-  }
-
-  requestLoad(file: string | undefined): void {
-    this.todo = { kind: "load", file };
-  }
-
-  requestSave(): void {
-    this.todo = { kind: "save" };
-  }
-
-  // ------------------------------------------------------------ inside
 
   private runLine(code: string): { ok: true; value: unknown } | { ok: false } {
     const rt = this.runtime;
@@ -348,7 +338,7 @@ export class Board extends EventEmitter implements RuntimeHost {
       this.runtime.kill();
       this.pins.reset();
     }
-    const rt = new Runtime(this);
+    const rt = new Runtime(this.host);
     this.runtime = rt;
     this.console.restart();
     this.depth++;
@@ -358,6 +348,7 @@ export class Board extends EventEmitter implements RuntimeHost {
       // Without autoload Espruino starts clean and runs only .bootrst ("run after reset").
       const autoload = kind === "power" || (kind === "load" && !loadFile);
       const hasCode = files.some((f) => f === ".varimg" || f === ".bootcde" || f === ".bootrst");
+      if (kind === "power" && files.includes(".bootPowerOn")) this.runFile(rt, ".bootPowerOn");
       if (autoload && files.includes(".varimg")) this.replaySaved(rt);
       for (const f of [".boot0", ".boot1", ".boot2", ".boot3"]) if (files.includes(f)) this.runFile(rt, f);
       const main = files.includes(".bootrst") ? ".bootrst" : autoload && files.includes(".bootcde") ? ".bootcde" : undefined;
@@ -392,7 +383,7 @@ export class Board extends EventEmitter implements RuntimeHost {
   private save(): void {
     const rt = this.runtime!;
     rt.emit("kill");
-    const code = rt.program.filter((line) => !/^\s*save\s*\(\s*\)\s*;?\s*$/.test(line)).join("\n");
+    const code = rt.program.join("\n");
     this.print("Compacting Flash...\nCalculating Size...\nWriting..\n");
     this.storage.erase(".varimg");
     if (code) this.storage.write(".varimg", code);
@@ -409,6 +400,7 @@ export class Board extends EventEmitter implements RuntimeHost {
       rt.program.push(code);
     } finally {
       this.silent = false;
+      this.todo = undefined; // the save(), reset() or load() typed back then is not done again
     }
   }
 

@@ -9,6 +9,12 @@
  * and a runaway loop is stopped after scriptTimeoutMs ("Execution
  * Interrupted", as Ctrl-C on a card). An exception that escapes prints
  * "Uncaught ..." and the board carries on, as Espruino does.
+ *
+ * Known differences: Espruino runs promise jobs once all the timers due in
+ * one idle loop have run, here they run after each callback; an unhandled
+ * rejection is reported once the host's current task ends; "Uncaught"
+ * lines carry no stack trace; a function declaration typed at the REPL
+ * answers =undefined where Espruino shows the function.
  */
 import vm from "node:vm";
 import type { BoardConfig } from "../../firmware/board-config.ts";
@@ -73,7 +79,7 @@ export interface RuntimeHost {
   readonly graphicsHooks: GraphicsHooks;
   readonly spiSink: SpiSink;
   /** False once the power is gone: nothing more runs. */
-  readonly powered: boolean;
+  powered(): boolean;
   /** Throws PowerCut once the board has lost power. */
   guard(): void;
   /** Called when firmware code has returned to the idle loop (outermost call only). */
@@ -170,10 +176,6 @@ export class Runtime {
     this.watches.kill();
   }
 
-  get isAlive(): boolean {
-    return this.alive;
-  }
-
   /** How the REPL and print() show a value. */
   inspect(value: unknown, repl: boolean): string {
     return inspect(value, { repl, isNative: (f) => !this.realm.isOwnFunction(f) });
@@ -181,7 +183,7 @@ export class Runtime {
 
   /** Print an exception that escaped firmware code, as Espruino does. */
   uncaught(e: unknown): void {
-    if (e instanceof PowerCut || !this.alive || !this.host.powered) return;
+    if (e instanceof PowerCut || !this.alive || !this.host.powered()) return;
     if ((e as { code?: string })?.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") {
       this.host.print("Execution Interrupted\n");
       return;
@@ -198,7 +200,7 @@ export class Runtime {
   }
 
   private run(fn: () => unknown): EvalResult {
-    if (!this.alive || !this.host.powered) return { ok: false };
+    if (!this.alive || !this.host.powered()) return { ok: false };
     this.depth++;
     try {
       return { ok: true, value: fn() };
@@ -264,7 +266,7 @@ export class Runtime {
         h.storage.erase(".bootrst");
         if (typeof code === "string" && code.length) h.storage.write(alwaysExec ? ".bootrst" : ".bootcde", code);
       },
-      getTemperature: () => 21.25,
+      getTemperature: () => 21.25, // the simulated chip sits at room temperature
     });
     const env = () => realm.intrinsics.JSON.parse(JSON.stringify(processEnv({ config: h.config, serial: h.serial, storageBytes: h.storage.getStats().totalBytes })));
     const process = realm.object({ version: ESPRUINO_VERSION, memory: () => realm.object(processMemory(h.config, this.sandbox, this.builtIn)) });

@@ -22,6 +22,8 @@ import * as acorn from "acorn";
 
 /** What the REPL runs lines on: the board. */
 export interface ReplHost {
+  /** A card without power hears nothing. */
+  powered(): boolean;
   /** Run a line typed at the prompt; ok=false when it threw (already reported). */
   runLine(code: string): { ok: true; value: unknown } | { ok: false };
   /** The value as the REPL prints it after "=". */
@@ -64,6 +66,7 @@ export class Repl {
 
   /** Bytes from the terminal (a string of byte-characters, or bytes). */
   write(data: string | Uint8Array): void {
+    if (!this.host.powered()) return;
     const s = typeof data === "string" ? data : Buffer.from(data).toString("latin1");
     for (const ch of s) this.char(ch);
   }

@@ -5,7 +5,7 @@
  * path. Every connection sees the same serial line: what one sends, all read.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,6 +86,10 @@ export async function serveConsole(repl: Repl, options: ConsoleServerOptions = {
 async function startPty(port: number, path: string | undefined): Promise<{ path: string; child: ChildProcess; dir: string | undefined }> {
   const dir = path ? undefined : mkdtempSync(join(tmpdir(), "inkcard-console-"));
   const link = path ?? join(dir!, "tty");
+  // A link left by an earlier run that died would look like ours before socat makes it.
+  const old = lstatSync(link, { throwIfNoEntry: false });
+  if (old?.isSymbolicLink()) unlinkSync(link);
+  else if (old) throw new Error(`cannot make the console's pseudo-terminal at ${link}: something else is there`);
   const child = spawn("socat", [`pty,rawer,echo=0,link=${link}`, `tcp:127.0.0.1:${port}`], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));

@@ -5,43 +5,11 @@ import { hmac } from "../../firmware/core/hmac.ts";
 import { hotp, hotpWords, timeStep, totp } from "../../firmware/core/otp.ts";
 import type { HashName } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
+import { RFC4226, RFC4226_KEY, RFC6238, RFC6238_KEYS } from "../vectors.ts";
 
 const ascii = (s: string) => new Uint8Array(Buffer.from(s, "ascii"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const SHA1 = nodeHash("SHA1");
-
-// RFC 4226 appendix D: secret "12345678901234567890"; for counters 0..9 the
-// HMAC-SHA1 of the counter block, the 31-bit truncated value and the 6-digit HOTP.
-const RFC4226_KEY = ascii("12345678901234567890");
-const RFC4226: [string, number, string][] = [
-  ["cc93cf18508d94934c64b65d8ba7667fb7cde4b0", 1284755224, "755224"],
-  ["75a48a19d4cbe100644e8ac1397eea747a2d33ab", 1094287082, "287082"],
-  ["0bacb7fa082fef30782211938bc1c5e70416ff44", 137359152, "359152"],
-  ["66c28227d03a2d5529262ff016a1e6ef76557ece", 1726969429, "969429"],
-  ["a904c900a64b35909874b33e61c5938a8e15ed1c", 1640338314, "338314"],
-  ["a37e783d7b7233c083d4f62926c7a25f238d0316", 868254676, "254676"],
-  ["bc9cd28561042c83f219324d3c607256c03272ae", 1918287922, "287922"],
-  ["a4fb960c0bc06e1eabb804e5b397cdc4b45596fa", 82162583, "162583"],
-  ["1b3c89f65e6c9e883012052823443f048b4332db", 673399871, "399871"],
-  ["1637409809a679dc698207310c8c7fc07290d9e5", 645520489, "520489"],
-];
-
-// RFC 6238 appendix B: the seed for each hash is the ASCII digits "1234567890"
-// repeated to the hash's output length (20, 32, 64 bytes; the RFC's own
-// table names only the 20-byte one, its reference code uses these). Step 30 s, 8 digits.
-const RFC6238_KEYS: Record<HashName, Uint8Array> = {
-  SHA1: ascii("12345678901234567890"),
-  SHA256: ascii("12345678901234567890123456789012"),
-  SHA512: ascii("1234567890123456789012345678901234567890123456789012345678901234"),
-};
-const RFC6238: [number, number, Record<HashName, string>][] = [
-  [59, 0x1, { SHA1: "94287082", SHA256: "46119246", SHA512: "90693936" }],
-  [1111111109, 0x23523ec, { SHA1: "07081804", SHA256: "68084774", SHA512: "25091201" }],
-  [1111111111, 0x23523ed, { SHA1: "14050471", SHA256: "67062674", SHA512: "99943326" }],
-  [1234567890, 0x273ef07, { SHA1: "89005924", SHA256: "91819424", SHA512: "93441116" }],
-  [2000000000, 0x3f940aa, { SHA1: "69279037", SHA256: "90698825", SHA512: "38618901" }],
-  [20000000000, 0x27bc86aa, { SHA1: "65353130", SHA256: "77737706", SHA512: "47863826" }],
-];
 
 /** otpauth, an independent implementation, for values no RFC lists. */
 function otpauthHotp(alg: HashName, key: Uint8Array, counter: number, digits: number): string {

@@ -1,9 +1,11 @@
-/** The issuer's node:crypto Hash gives what the noble one gives, on every length around the block sizes. */
+/** The issuer's node:crypto Hash and its per-key HMAC Hash give what the noble one gives. */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
+import { hmac } from "../../firmware/core/hmac.ts";
 import { hotp } from "../../firmware/core/otp.ts";
 import type { HashName } from "../../firmware/core/types.ts";
 import { fastHash } from "../../host-tools/issuer/fast-hash.ts";
+import { hmacHash } from "../../host-tools/issuer/hmac-hash.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -25,6 +27,23 @@ describe("issuer fast hash", () => {
     const key = new Uint8Array(Buffer.from("12345678901234567890", "ascii"));
     const codes = Array.from({ length: 10 }, (_, c) => hotp(fastHash("SHA1"), key, c, 6));
     expect(codes).to.deep.equal(["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"]);
+  });
+
+  it("per-key SHA-1: HMACs and plain digests match noble, for keys up to and past a block", () => {
+    for (const keyLen of [16, 20, 32, 63, 64, 65, 100]) {
+      const key = randomBytes(keyLen);
+      const h = hmacHash("SHA1", key);
+      expect(hmacHash("SHA1", key)).to.equal(h);
+      // Messages whose padded tail fits in one block resume from the saved pads; longer ones do not.
+      for (let len = 0; len <= 130; len++) {
+        const msg = randomBytes(len);
+        expect(hex(hmac(h, key, msg)), `key ${keyLen} message ${len}`).to.equal(hex(hmac(nodeHash("SHA1"), key, msg)));
+        expect(hex(h.digest(msg)), `digest ${len}`).to.equal(hex(nodeHash("SHA1").digest(msg)));
+      }
+    }
+    const key = new Uint8Array(Buffer.from("12345678901234567890", "ascii"));
+    expect(hotp(hmacHash("SHA1", key), key, 9, 6)).to.equal("520489");
+    expect(hmacHash("SHA256", key)).to.equal(fastHash("SHA256"));
   });
 
   it("refuses an unknown hash name", () => {

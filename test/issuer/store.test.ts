@@ -108,6 +108,25 @@ for (const make of [sqliteDb, postgresDb]) {
       expect([after.nextCounter, after.version]).to.deep.equal([64, 64]);
     });
 
+    it("sees the changes another process's store made to a card before changing it again", async () => {
+      // The SQLite store keeps cards in memory between batches; the other connection's commits must drop that copy.
+      const other = await openStore(url);
+      try {
+        const c = newCard();
+        await store.insertCard(c, audit(c.id));
+        const bump = (s: Store, outcome: string) =>
+          s.change(c.id, (card) => ({ state: { ...card, nextCounter: card.nextCounter + 1 }, audit: audit(c.id, "verify", outcome), result: card.nextCounter }));
+        const seen = [];
+        for (let i = 0; i < 6; i++) seen.push(await bump(i % 3 === 2 ? other : store, `o${i}`));
+        expect(seen).to.deep.equal([0, 1, 2, 3, 4, 5]);
+        expect([(await store.getCard(c.id))!.nextCounter, (await store.getCard(c.id))!.version]).to.deep.equal([6, 6]);
+        const trail = await other.listAudit({ cardId: c.id, limit: 10 });
+        expect(trail.map((e) => e.outcome)).to.deep.equal(["o5", "o4", "o3", "o2", "o1", "o0", "ok"]);
+      } finally {
+        await other.close();
+      }
+    });
+
     it("lists the audit trail newest first, by card, with a limit and a cursor", async () => {
       const a = newCard();
       const b = newCard();
@@ -120,6 +139,12 @@ for (const make of [sqliteDb, postgresDb]) {
       expect(page2.map((e) => e.outcome)).to.deep.equal(["o0", "ok"]);
       expect(page2[1]).to.include({ cardId: a.id, event: "issue", caller: "tok_test", detail: "d" });
       expect((await store.listAudit({ limit: 100 })).length).to.equal(7);
+      // A cursor must be one of the card's own entries.
+      const [bIssue] = await store.listAudit({ cardId: b.id, limit: 1 });
+      expect(await store.listAudit({ cardId: a.id, limit: 4, beforeId: bIssue.id })).to.deep.equal([]);
+      expect(await store.listAudit({ cardId: randomUUID(), limit: 4 })).to.deep.equal([]);
+      // Without a card: every entry older than the cursor.
+      expect((await store.listAudit({ limit: 100, beforeId: bIssue.id })).map((e) => e.cardId)).to.deep.equal([a.id]);
     });
 
     it("keeps tokens by hash", async () => {

@@ -32,17 +32,20 @@ export function tempDir(): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+let warnedNoPg = false;
+
 /**
- * The PostgreSQL server for tests (INKCARD_TEST_PG_URL, started by .ci/postgres.sh).
+ * The PostgreSQL server for tests (INKCARD_TEST_PG_URL, started by scripts/postgres.sh).
  * In CI a missing server fails the test; locally it skips with a loud notice.
  */
 export function pgServerUrl(ctx: Mocha.Context): string {
   const url = process.env.INKCARD_TEST_PG_URL;
   if (url) return url;
   if (process.env.CI === "true") {
-    throw new Error("INKCARD_TEST_PG_URL is not set: CI must run the PostgreSQL tests (eval \"$(bash .ci/postgres.sh)\")");
+    throw new Error("INKCARD_TEST_PG_URL is not set: CI must run the PostgreSQL tests (eval \"$(bash scripts/postgres.sh)\")");
   }
-  console.warn("\n  !!! SKIPPING PostgreSQL tests: INKCARD_TEST_PG_URL is not set. Run: eval \"$(bash .ci/postgres.sh)\" !!!\n");
+  if (!warnedNoPg) console.warn("\n  !!! SKIPPING PostgreSQL tests: INKCARD_TEST_PG_URL is not set. Run: eval \"$(bash scripts/postgres.sh)\" !!!\n");
+  warnedNoPg = true;
   ctx.skip();
 }
 

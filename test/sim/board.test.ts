@@ -49,6 +49,32 @@ describe("sim board: the interpreter", () => {
   });
 });
 
+describe("sim board: runaway code", () => {
+  it("stops a loop that never ends, as Ctrl-C would, and keeps running", async () => {
+    const board = await newBoard({ scriptTimeoutMs: 200 });
+    board.evaluate(`var after = 0; setTimeout(function () { while (true) {} }, 10); setTimeout(function () { after++; }, 20);`);
+    board.advance(30);
+    expect(out(board)).to.contain("Execution Interrupted");
+    expect(board.evaluate("after")).to.equal(1);
+  });
+});
+
+describe("sim board: promises", () => {
+  it("runs promise jobs before the next timer and reports an unhandled rejection as Espruino does", async () => {
+    const board = await newBoard();
+    board.evaluate(`
+      var order = [];
+      setTimeout(function () { Promise.resolve().then(function () { order.push("job"); }); order.push("timer"); }, 10);
+      setTimeout(function () { order.push("next timer"); }, 12);
+      new Promise(function (res) { setTimeout(res, 20); }).then(function () { throw new Error("in then"); });
+    `);
+    board.advance(30);
+    expect(board.evaluate("order.join()")).to.equal("timer,job,next timer");
+    await new Promise((r) => setTimeout(r, 10)); // Node reports unhandled rejections after the current task
+    expect(out(board)).to.contain("Uncaught Error: Unhandled promise rejection: Error: in then");
+  });
+});
+
 describe("sim board: virtual time", () => {
   it("runs timers in order of their due time, at that time", async () => {
     const board = await newBoard();

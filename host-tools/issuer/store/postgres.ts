@@ -30,17 +30,24 @@ const types = {
 /** Key of the advisory lock that serialises migrations run by several processes at once. */
 const MIGRATION_LOCK = 0x696e6b63; // "inkc"
 
-const SELECT_FOR_UPDATE = { name: "card_for_update", text: `SELECT ${CARD_COLUMNS} FROM cards WHERE id = $1 FOR UPDATE` };
+const SELECT_FOR_UPDATE = { name: "card_for_update", text: `SELECT ${CARD_COLUMNS}, last_audit_id FROM cards WHERE id = $1 FOR UPDATE` };
 const UPDATE_STATE = {
   name: "card_update",
   text: `UPDATE cards SET version = version + 1, blocked = $3, next_counter = $4, last_step = $5, drift = $6,
-           failures = $7, last_failure_at = $8, resync_failures = $9, last_resync_failure_at = $10
+           failures = $7, last_failure_at = $8, resync_failures = $9, last_resync_failure_at = $10, last_audit_id = $11
          WHERE id = $1 AND version = $2`,
 };
 const INSERT_AUDIT = {
   name: "audit_insert",
-  text: "INSERT INTO audit (at, card_id, event, outcome, caller, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+  text: "INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
 };
+/** A card's trail, newest first, walking prev_id from $1; evaluated only as far as LIMIT fetches. */
+const CHAIN = `WITH RECURSIVE chain AS (
+    SELECT id, at, card_id, event, outcome, caller, detail, prev_id FROM audit WHERE id = $1
+    UNION ALL
+    SELECT a.id, a.at, a.card_id, a.event, a.outcome, a.caller, a.detail, a.prev_id FROM audit a JOIN chain c ON a.id = c.prev_id
+  )
+  SELECT id, at, card_id, event, outcome, caller, detail FROM chain LIMIT $2`;
 
 export interface PostgresOptions {
   /** Connections in this process's pool. */
@@ -91,8 +98,10 @@ export class PostgresStore implements Store {
     });
   }
 
-  private async writeAudit(c: pg.PoolClient, a: AuditEntry): Promise<void> {
-    await c.query({ ...INSERT_AUDIT, values: [a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null] });
+  /** Appends an entry after `prev` in its card's chain; returns its id. */
+  private async writeAudit(c: pg.PoolClient, a: AuditEntry, prev: number): Promise<number> {
+    const r = await c.query({ ...INSERT_AUDIT, values: [a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, prev] });
+    return Number(r.rows[0].id);
   }
 
   async insertCard(card: CardRecord, audit: AuditEntry): Promise<boolean> {
@@ -107,7 +116,7 @@ export class PostgresStore implements Store {
         ],
       );
       if (r.rowCount !== 1) return false;
-      await this.writeAudit(c, audit);
+      await c.query("UPDATE cards SET last_audit_id = $1 WHERE id = $2", [await this.writeAudit(c, audit, 0), card.id]);
       return true;
     });
   }
@@ -123,38 +132,33 @@ export class PostgresStore implements Store {
       if (r.rows.length === 0) return undefined;
       const card = cardFromRow(r.rows[0]);
       const ch = decide(card);
-      if (ch.state) {
-        const s = ch.state;
-        const u = await c.query({
-          ...UPDATE_STATE,
-          values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,
-            s.resyncFailures, s.lastResyncFailureAt],
-        });
-        if (u.rowCount !== 1) throw new Error("card changed inside its own transaction");
-      }
-      await this.writeAudit(c, ch.audit);
+      const auditId = await this.writeAudit(c, ch.audit, Number(r.rows[0].last_audit_id));
+      // Written even when the state is unchanged: the card's chain gets its new head.
+      const s = ch.state ?? card;
+      const u = await c.query({
+        ...UPDATE_STATE,
+        values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,
+          s.resyncFailures, s.lastResyncFailureAt, auditId],
+      });
+      if (u.rowCount !== 1) throw new Error("card changed inside its own transaction");
       return ch.result;
     });
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.cardId !== undefined) {
-      args.push(q.cardId);
-      where.push(`card_id = $${args.length}`);
+    if (q.cardId === undefined) {
+      const r = await this.pool.query(
+        "SELECT id, at, card_id, event, outcome, caller, detail FROM audit WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        [q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit],
+      );
+      return r.rows.map(auditFromRow);
     }
-    if (q.beforeId !== undefined) {
-      args.push(q.beforeId);
-      where.push(`id < $${args.length}`);
-    }
-    args.push(q.limit);
-    const r = await this.pool.query(
-      `SELECT id, at, card_id, event, outcome, caller, detail FROM audit
-       ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${args.length}`,
-      args,
-    );
-    return r.rows.map(auditFromRow);
+    const start =
+      q.beforeId === undefined
+        ? await this.pool.query("SELECT last_audit_id AS id FROM cards WHERE id = $1", [q.cardId])
+        : await this.pool.query("SELECT prev_id AS id FROM audit WHERE id = $1 AND card_id = $2", [q.beforeId, q.cardId]);
+    if (start.rows.length === 0) return [];
+    return (await this.pool.query(CHAIN, [start.rows[0].id, q.limit])).rows.map(auditFromRow);
   }
 
   async insertToken(t: TokenRecord): Promise<void> {

@@ -8,6 +8,14 @@
  * (one fsync with synchronous=FULL) serves a whole burst of requests.
  * BEGIN IMMEDIATE takes SQLite's write lock before reading the card, so
  * changes from other processes on the same file are serialised too.
+ *
+ * Inside that lock the batch reads cards from an in-memory copy of the rows
+ * this connection last wrote or read, and appends all its audit entries with
+ * a few multi-row INSERTs. The copy is dropped whenever PRAGMA data_version
+ * says another connection has committed since (read under the write lock,
+ * so nothing can commit between the check and our writes), and whenever a
+ * batch rolls back; the UPDATE stays conditional on the card's version, so
+ * even a stale copy could never apply a decision.
  */
 import Database from "better-sqlite3";
 import type { CardRecord } from "../card.ts";
@@ -44,6 +52,17 @@ interface Pending {
 
 /** Most changes per transaction: bounds the time the write lock is held. */
 const MAX_BATCH = 1000;
+/** Cards kept in memory between batches (a row is a few hundred bytes). */
+const MAX_CACHED = 100_000;
+/** Rows per multi-row audit INSERT, largest first; the last must be 1. */
+const AUDIT_CHUNKS = [64, 8, 1];
+const AUDIT_FIELDS = 8;
+
+/** A card as this connection last wrote or read it, with the head of its audit chain. */
+interface Cached {
+  card: CardRecord;
+  auditHead: number;
+}
 
 type Statements = ReturnType<SqliteStore["prepare"]>;
 
@@ -52,6 +71,10 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private s?: Statements;
   private queue: Pending[] = [];
+  private readonly cards = new Map<string, Cached>();
+  /** PRAGMA data_version when `cards` was last known to match the database. */
+  private cardsVersion = -1;
+  private readonly auditInserts = new Map<number, Database.Statement>();
 
   constructor(path: string, opts: SqliteOptions = {}) {
     this.db = new Database(path);
@@ -85,20 +108,36 @@ export class SqliteStore implements Store {
       begin: db.prepare("BEGIN IMMEDIATE"),
       commit: db.prepare("COMMIT"),
       rollback: db.prepare("ROLLBACK"),
-      card: db.prepare(`SELECT ${CARD_COLUMNS} FROM cards WHERE id = ?`),
+      dataVersion: db.prepare("PRAGMA data_version").pluck(),
+      // AUTOINCREMENT's next id: past every id ever used, even of deleted rows.
+      lastAuditId: db
+        .prepare("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), COALESCE((SELECT MAX(id) FROM audit), 0))")
+        .pluck(),
+      card: db.prepare(`SELECT ${CARD_COLUMNS}, last_audit_id FROM cards WHERE id = ?`),
       insertCard: db.prepare(
-        `INSERT INTO cards (${CARD_COLUMNS}) VALUES (@id, @pan, @expiry, @psn, @mode, @digits, @algorithm, @step,
-           @startCounter, @createdAt, @version, @blocked, @nextCounter, @lastStep, @drift, @failures, @lastFailureAt,
-           @resyncFailures, @lastResyncFailureAt)
+        `INSERT INTO cards (${CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (pan, psn) DO NOTHING`,
       ),
       update: db.prepare(
-        `UPDATE cards SET version = version + 1, blocked = @blocked, next_counter = @nextCounter, last_step = @lastStep,
-           drift = @drift, failures = @failures, last_failure_at = @lastFailureAt, resync_failures = @resyncFailures,
-           last_resync_failure_at = @lastResyncFailureAt
-         WHERE id = @id AND version = @version`,
+        `UPDATE cards SET version = version + 1, blocked = ?, next_counter = ?, last_step = ?, drift = ?, failures = ?,
+           last_failure_at = ?, resync_failures = ?, last_resync_failure_at = ?, last_audit_id = ?
+         WHERE id = ? AND version = ?`,
       ),
-      audit: db.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail) VALUES (?, ?, ?, ?, ?, ?)"),
+      linkAudit: db.prepare("UPDATE cards SET last_audit_id = ? WHERE id = ?"),
+      audit: db.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      // A card's trail, newest first: its chain through prev_id from a starting entry.
+      chain: db.prepare(
+        `WITH RECURSIVE chain (id, at, card_id, event, outcome, caller, detail, prev_id) AS (
+           SELECT id, at, card_id, event, outcome, caller, detail, prev_id FROM audit WHERE id = ?
+           UNION ALL
+           SELECT a.id, a.at, a.card_id, a.event, a.outcome, a.caller, a.detail, a.prev_id FROM audit a JOIN chain c ON a.id = c.prev_id
+           LIMIT ?
+         )
+         SELECT id, at, card_id, event, outcome, caller, detail FROM chain`,
+      ),
+      head: db.prepare("SELECT last_audit_id AS id FROM cards WHERE id = ?"),
+      prevOf: db.prepare("SELECT prev_id AS id FROM audit WHERE id = ? AND card_id = ?"),
+      recent: db.prepare("SELECT id, at, card_id, event, outcome, caller, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?"),
       insertToken: db.prepare("INSERT INTO api_tokens (id, hash, label, created_at) VALUES (?, ?, ?, ?)"),
       token: db.prepare("SELECT id, hash, label, created_at FROM api_tokens WHERE hash = ?"),
     };
@@ -109,15 +148,21 @@ export class SqliteStore implements Store {
     return this.s;
   }
 
-  private writeAudit(a: AuditEntry): void {
-    this.st.audit.run(a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null);
+  /** Appends an entry after `prev` in its card's chain; returns its id. */
+  private writeAudit(a: AuditEntry, prev: number): number {
+    return Number(this.st.audit.run(a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, prev).lastInsertRowid);
   }
 
   async insertCard(card: CardRecord, audit: AuditEntry): Promise<boolean> {
+    const c = card;
     return this.db
       .transaction(() => {
-        if (this.st.insertCard.run({ ...card, blocked: card.blocked ? 1 : 0 }).changes !== 1) return false;
-        this.writeAudit(audit);
+        const inserted = this.st.insertCard.run(
+          c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version,
+          c.blocked ? 1 : 0, c.nextCounter, c.lastStep, c.drift, c.failures, c.lastFailureAt, c.resyncFailures, c.lastResyncFailureAt,
+        );
+        if (inserted.changes !== 1) return false;
+        this.st.linkAudit.run(this.writeAudit(audit, 0), c.id);
         return true;
       })
       .immediate();
@@ -144,10 +189,20 @@ export class SqliteStore implements Store {
     try {
       this.st.begin.run();
       try {
-        for (const p of batch) outcomes.push(this.apply(p));
+        const version = this.st.dataVersion.get() as number;
+        if (version !== this.cardsVersion) {
+          this.cards.clear();
+          this.cardsVersion = version;
+        }
+        const audit: unknown[] = [];
+        let auditId = this.st.lastAuditId.get() as number;
+        for (const p of batch) outcomes.push(this.apply(p, ++auditId, audit));
+        this.insertAudit(audit);
         this.st.commit.run();
       } catch (e) {
         if (this.db.inTransaction) this.st.rollback.run();
+        this.cards.clear();
+        this.cardsVersion = -1;
         throw e;
       }
     } catch (e) {
@@ -157,40 +212,76 @@ export class SqliteStore implements Store {
     batch.forEach((p, i) => ("error" in outcomes[i] ? p.reject(outcomes[i].error) : p.resolve(outcomes[i].value)));
   };
 
-  /** One change inside the batch's transaction. A failing decide skips only its own card; a failing write aborts the batch. */
-  private apply(p: Pending): { value?: unknown; error?: unknown } {
-    const row = this.st.card.get(p.id) as Record<string, unknown> | undefined;
-    if (!row) return { value: undefined };
-    const card = cardFromRow(row);
+  /**
+   * One change inside the batch's transaction; its audit entry, numbered
+   * `auditId`, goes onto `audit` for insertAudit. A failing decide skips only
+   * its own card (and leaves `auditId` unused); a failing write aborts the batch.
+   */
+  private apply(p: Pending, auditId: number, audit: unknown[]): { value?: unknown; error?: unknown } {
+    const cached = this.cards.get(p.id) ?? this.load(p.id);
+    if (!cached) return { value: undefined };
+    const card = cached.card;
     let ch: Change<unknown>;
     try {
-      ch = p.decide(card);
+      ch = p.decide({ ...card }); // a copy: decide cannot touch the cached record
     } catch (error) {
       return { error };
     }
-    if (ch.state) {
-      const s = ch.state;
-      const r = this.st.update.run({ ...s, blocked: s.blocked ? 1 : 0, id: card.id, version: card.version });
-      if (r.changes !== 1) throw new Error("card changed inside its own transaction");
-    }
-    this.writeAudit(ch.audit);
+    const a = ch.audit;
+    audit.push(auditId, a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, cached.auditHead);
+    // Written even when the state is unchanged: the card's chain gets its new head.
+    const s = ch.state ?? card;
+    const r = this.st.update.run(
+      s.blocked ? 1 : 0, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt, s.resyncFailures, s.lastResyncFailureAt,
+      auditId, card.id, card.version,
+    );
+    if (r.changes !== 1) throw new Error("card changed inside its own transaction");
+    const next: CardRecord = {
+      ...card, blocked: s.blocked, nextCounter: s.nextCounter, lastStep: s.lastStep, drift: s.drift, failures: s.failures,
+      lastFailureAt: s.lastFailureAt, resyncFailures: s.resyncFailures, lastResyncFailureAt: s.lastResyncFailureAt, version: card.version + 1,
+    };
+    this.cards.set(card.id, { card: next, auditHead: auditId });
     return { value: ch.result };
   }
 
+  private load(id: string): Cached | undefined {
+    const row = this.st.card.get(id) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    // Map keeps insertion order: dropping the first entry evicts the oldest.
+    if (this.cards.size >= MAX_CACHED) this.cards.delete(this.cards.keys().next().value as string);
+    const cached = { card: cardFromRow(row), auditHead: Number(row.last_audit_id) };
+    this.cards.set(id, cached);
+    return cached;
+  }
+
+  /** Appends a batch's audit rows (AUDIT_FIELDS values each, ids in order) with as few statements as the chunk sizes allow. */
+  private insertAudit(values: unknown[]): void {
+    let at = 0;
+    for (const rows of AUDIT_CHUNKS) {
+      const n = rows * AUDIT_FIELDS;
+      for (; values.length - at >= n; at += n) this.auditInsert(rows).run(values.slice(at, at + n));
+    }
+  }
+
+  private auditInsert(rows: number): Database.Statement {
+    let st = this.auditInserts.get(rows);
+    if (!st) {
+      const row = `(${new Array(AUDIT_FIELDS).fill("?").join(", ")})`;
+      st = this.db.prepare(`INSERT INTO audit (id, at, card_id, event, outcome, caller, detail, prev_id) VALUES ${new Array(rows).fill(row).join(", ")}`);
+      this.auditInserts.set(rows, st);
+    }
+    return st;
+  }
+
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.cardId !== undefined) {
-      where.push("card_id = ?");
-      args.push(q.cardId);
+    let rows: Record<string, unknown>[];
+    if (q.cardId === undefined) {
+      rows = this.st.recent.all(q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit) as Record<string, unknown>[];
+    } else {
+      const start = (q.beforeId === undefined ? this.st.head.get(q.cardId) : this.st.prevOf.get(q.beforeId, q.cardId)) as { id: number } | undefined;
+      rows = start ? (this.st.chain.all(start.id, q.limit) as Record<string, unknown>[]) : [];
     }
-    if (q.beforeId !== undefined) {
-      where.push("id < ?");
-      args.push(q.beforeId);
-    }
-    const sql = `SELECT id, at, card_id, event, outcome, caller, detail FROM audit
-      ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, q.limit) as Record<string, unknown>[]).map(auditFromRow);
+    return rows.map(auditFromRow);
   }
 
   async insertToken(t: TokenRecord): Promise<void> {

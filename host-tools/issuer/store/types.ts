@@ -4,7 +4,8 @@
  */
 import type { CardRecord, CardState } from "../card.ts";
 
-export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock";
+/** "provision": issuance steps (issuance.ts): begun, proven on the card, abandoned, replaced, console password given. */
+export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision";
 
 /** One line of the audit trail. Never a key, a code or a token. */
 export interface AuditEntry {
@@ -25,7 +26,11 @@ export interface AuditRecord extends AuditEntry {
 export interface AuditQuery {
   cardId?: string | undefined;
   limit: number;
-  /** Only entries with a smaller id (paging backwards from the newest). */
+  /**
+   * Only entries older than this one (paging backwards from the newest).
+   * With cardId it must be the id of one of that card's entries, as the last
+   * page returned; otherwise nothing is returned.
+   */
   beforeId?: number | undefined;
 }
 

@@ -1,0 +1,63 @@
+/** `inkcard flash [--port PORT|tcp://host:port] [--baud N]`: upload dist/firmware.js as the card's boot code, then verify it. */
+import { InvalidArgumentError, type Command } from "commander";
+
+interface FlashFlags {
+  port?: string;
+  baud?: number;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("flash")
+    .description("build if needed, upload dist/firmware.js as the card's boot code (espruino package), read its hash back, restart it")
+    .option("--port <path|tcp://host:port>", "the card's serial port (default: espruino.config.js serial.port)")
+    .option("--baud <n>", "baud rate (default: espruino.config.js serial.baud)", (v: string) => {
+      if (!/^[0-9]+$/.test(v) || Number(v) < 300 || Number(v) > 4_000_000) throw new InvalidArgumentError("expected an integer 300..4000000");
+      return Number(v);
+    })
+    .option("--json", "print one JSON result on stdout")
+    .option("--verbose", "say each step, with the espruino package's own log")
+    .action(async (f: FlashFlags) => {
+      const { runTool, progress } = await import("../provision/run.ts");
+      const out = { json: Boolean(f.json), verbose: Boolean(f.verbose) };
+      const log = progress(out, "flash");
+      await runTool("flash", out, async () => {
+        const { readFileSync } = await import("node:fs");
+        const { loadBoardConfig } = await import("../config.ts");
+        const { flashCard } = await import("./flash.ts");
+        const board = await loadBoardConfig();
+        const firmware = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+        const bar = await uploadBar(out.json);
+        try {
+          return await flashCard({
+            port: f.port ?? board.serial.port,
+            baud: f.baud ?? board.serial.baud,
+            firmware,
+            log,
+            progress: bar.update,
+            toolLog: f.verbose ? (l) => log(`espruino: ${l}`) : undefined,
+          });
+        } finally {
+          bar.stop();
+        }
+      }, (r) => `flashed ${r.bytes} bytes (sha256 ${r.sha256.slice(0, 16)}…) to chip ${r.chipSerial} on ${r.port}: firmware ${r.firmware} runs`);
+    });
+}
+
+/** A cli-progress bar on a terminal (stderr), nothing otherwise. */
+async function uploadBar(json: boolean): Promise<{ update(sent: number, total: number): void; stop(): void }> {
+  if (json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const { SingleBar, Presets } = await import("cli-progress");
+  const bar = new SingleBar({ format: "upload {bar} {percentage}% {value}/{total} bytes", stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  let started = false;
+  return {
+    update(sent, total) {
+      if (!started) bar.start(total, 0);
+      started = true;
+      bar.update(sent);
+    },
+    stop: () => started && bar.stop(),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * `inkcard flash`: put dist/firmware.js on a card as its boot code and prove
+ * it is there and runs.
+ *
+ *   1. build the bundle if it is missing or stale
+ *   2. look at the port: an Espruino console that is not locked (an issued
+ *      card's console is locked: it is never flashed over serial)
+ *   3. upload with the espruino package (espruino.ts), progress shown
+ *   4. read back the SHA-256 of the stored boot code; compare with the file's
+ *   5. restart the card from flash (load()), check it printed no `Uncaught`
+ *      and that the firmware answers with the version just flashed
+ */
+import { readFileSync } from "node:fs";
+import { ensureFirmwareBuilt } from "../build/build.ts";
+import { CardConsole } from "../provision/card-console.ts";
+import { cardError, ToolError } from "../provision/errors.ts";
+import { Link } from "../provision/link.ts";
+import { uploadBootCode } from "./espruino.ts";
+
+export interface FlashOptions {
+  port: string;
+  baud: number;
+  /** The firmware version the bundle carries (package.json's). */
+  firmware: string;
+  /** Progress lines (never the code itself). */
+  log: (line: string) => void;
+  /** Upload progress, bytes. */
+  progress?: (sent: number, total: number) => void;
+  /** EspruinoTools' own log (--verbose). */
+  toolLog?: (line: string) => void;
+  /** How long the card may take to boot, ms. */
+  bootMs?: number;
+}
+
+export interface Flashed {
+  port: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+  firmware: string;
+  board: string;
+  chipSerial: string;
+}
+
+export async function flashCard(o: FlashOptions): Promise<Flashed> {
+  const built = await ensureFirmwareBuilt(o.log);
+  const code = readFileSync(built.file, "latin1");
+
+  await withConsole(o, async (con) => {
+    if ((await con.probe()) === "locked") {
+      throw new ToolError(`the card on ${o.port} has a locked console: it is an issued card`, "an issued card is not flashed over serial; erase it through SWD first");
+    }
+  });
+
+  o.log(`uploading ${built.bytes} bytes of boot code`);
+  await uploadBootCode({ port: o.port, baud: o.baud, code, progress: o.progress, log: o.toolLog });
+
+  return withConsole(o, async (con) => {
+    await con.probe();
+    const stored = await con.bootCodeSha256();
+    if (stored !== built.sha256) {
+      throw new ToolError(
+        stored ? "the boot code read back from the card differs from dist/firmware.js" : "the card holds no boot code after the upload",
+        "flash it again; check the cable (and try a lower --baud)",
+      );
+    }
+    o.log("boot code verified (SHA-256 read back); restarting the card");
+    const output = await con.restart(o.bootMs ?? 1500);
+    const error = cardError(output);
+    if (error) throw new ToolError(`the firmware failed as the card booted: ${error}`, "this firmware does not run on this board: check espruino.config.js");
+    const id = await con.identify();
+    const later = cardError(con.link.received());
+    if (later) throw new ToolError(`the firmware failed as the card booted: ${later}`, "this firmware does not run on this board: check espruino.config.js");
+    if (id.fw !== o.firmware) throw new ToolError(`the card runs firmware ${id.fw} after flashing ${o.firmware}`, "flash it again");
+    return { port: o.port, file: built.file, bytes: built.bytes, sha256: built.sha256, firmware: id.fw, board: id.board, chipSerial: id.serial };
+  });
+}
+
+async function withConsole<T>(o: FlashOptions, fn: (con: CardConsole) => Promise<T>): Promise<T> {
+  const link = await Link.open({ port: o.port, baud: o.baud });
+  try {
+    return await fn(new CardConsole(link));
+  } finally {
+    await link.close();
+  }
+}

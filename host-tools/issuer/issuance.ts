@@ -1,0 +1,229 @@
+/**
+ * Issuance at the issuer (issue 5, docs/provisioning.md): a card is made for
+ * one chip, handed out once, and counts as issued only after the tool has
+ * proven the chip holds it: the profile digest the card reports matches the
+ * one issued, and the first code the card computed verifies.
+ *
+ *   POST /v1/issuance                 {chipSerial, firmware, mode, digits?, algorithm?, step?, force?}
+ *        -> 201 {card, package, caption, digest, replaces?}   the card, blocked while pending
+ *   GET  /v1/issuance/chips/{serial}  -> {chipSerial, issued?, pending?}   each {cardId, digest}
+ *   POST /v1/issuance/{id}/confirm    {digest, code} -> {cardId, state: "issued", consolePassword}
+ *   POST /v1/issuance/{id}/password   -> {cardId, consolePassword}   for an issued card
+ *
+ * A chip with an issued card gets another only with force (a reissue); the
+ * old card verifies until the new one is proven, then it is blocked. A new
+ * attempt abandons the chip's pending one (its card stays blocked for good).
+ * Every step is in the issuer's audit trail as a "provision" event. Each
+ * step is safe to repeat after a crash between its writes: see the notes.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { hotp } from "../../firmware/core/otp.ts";
+import { captionOf, consolePassword, profileRecord } from "../provision/package.ts";
+import { ALGORITHMS, MODES, stateOf, type CardRecord, type CardView, type ProvisioningPackage } from "./card.ts";
+import { fastHash } from "./fast-hash.ts";
+import { IssuanceStore, type IssuanceRow } from "./issuance-store.ts";
+import type { KeySource } from "./keys.ts";
+import { IssuerError, MAX_STEP_SECONDS, type CreateCardRequest, type Issuer } from "./service.ts";
+import { decideVerify } from "./verify.ts";
+
+export interface BeginRequest extends CreateCardRequest {
+  chipSerial: string;
+  firmware: string;
+  force?: boolean;
+}
+
+export interface Begun {
+  card: CardView;
+  package: ProvisioningPackage;
+  /** The caption the profile carries (captionOf the PAN). */
+  caption: string;
+  /** SHA-256 of the profile record the tool must write, hex. */
+  digest: string;
+  /** The card this one will replace once proven (a reissue). */
+  replaces?: string;
+}
+
+export interface ChipStatus {
+  chipSerial: string;
+  issued?: { cardId: string; digest: string };
+  pending?: { cardId: string; digest: string };
+}
+
+export interface Confirmed {
+  cardId: string;
+  state: "issued";
+  /** What the tool locks the card's console with (20 hex digits). Secret. */
+  consolePassword: string;
+}
+
+export const CHIP_SERIAL = /^[0-9A-Za-z][0-9A-Za-z:._-]{3,63}$/;
+export const FIRMWARE_VERSION = /^[0-9A-Za-z.+_-]{1,32}$/;
+
+export class Issuance {
+  constructor(
+    private readonly issuer: Issuer,
+    private readonly keys: KeySource,
+    private readonly table: IssuanceStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async status(chipSerial: string): Promise<ChipStatus> {
+    const out: ChipStatus = { chipSerial };
+    for (const r of await this.table.current(chipSerial)) {
+      if (r.state === "issued" || r.state === "pending") out[r.state] = { cardId: r.cardId, digest: r.digest };
+    }
+    return out;
+  }
+
+  async begin(req: BeginRequest, caller: string): Promise<Begun> {
+    const chip = req.chipSerial;
+    const rows = await this.table.current(chip);
+    const issued = rows.find((r) => r.state === "issued");
+    if (issued && !req.force) {
+      throw new IssuerError(409, `chip ${chip} already holds issued card ${issued.cardId}; reissuing it needs force`);
+    }
+    for (const r of rows) if (r.state === "pending") await this.abandon(r, caller);
+
+    // The row first, with the card's id: a crash before the card exists leaves a pending row the next attempt abandons.
+    const id = randomUUID();
+    if (!(await this.table.insertPending({ cardId: id, chipSerial: chip, firmware: req.firmware, at: this.now() }))) {
+      throw new IssuerError(409, `another issuance for chip ${chip} started just now; try again`);
+    }
+    const made = await this.issuer.createCard({ mode: req.mode, digits: req.digits, algorithm: req.algorithm, step: req.step }, caller, { id, blocked: true });
+    const caption = captionOf(made.card.pan);
+    const { record, digest } = profileRecord(made.package, caption);
+    record.fill(0);
+    await this.table.setDigest(id, digest, this.now());
+    const detail = `begun for chip ${chip}, firmware ${req.firmware}` + (issued ? `, to replace ${issued.cardId}` : "");
+    await this.audit(id, "ok", caller, detail);
+    return { ...made, caption, digest, ...(issued ? { replaces: issued.cardId } : {}) };
+  }
+
+  /**
+   * Verify after burn. The code is checked as a verify would (forward only,
+   * look-ahead, back-off), on the card as if it were not blocked; on success
+   * the card is unblocked in the same change. If the process dies before the
+   * table says "issued", a retry with the card's next code finishes it.
+   */
+  async confirm(cardId: string, digest: string, code: string, caller: string): Promise<Confirmed> {
+    const row = await this.table.get(cardId);
+    if (!row) throw new IssuerError(404, "no issuance for this card");
+    if (row.state !== "pending") throw new IssuerError(409, `this card's issuance is ${row.state}, not pending: start again`);
+    if (digest !== row.digest) {
+      throw new IssuerError(409, "the card reports another profile than the one issued for it: write the profile again");
+    }
+    let key: Uint8Array | undefined;
+    const result = await this.issuer.store.change(cardId, (card) => {
+      const now = this.now();
+      key = this.keys.cardKey(card);
+      const d = decideVerify({ ...card, blocked: false }, code, now, codeAt(card, key), this.issuer.policy);
+      const ok = d.result.ok;
+      return {
+        state: { ...(d.state ?? stateOf(card)), blocked: !ok },
+        audit: { at: now, cardId, event: "provision", outcome: d.outcome, caller, detail: ok ? `proven on chip ${row.chipSerial}` : "first code refused" },
+        result: d.result,
+      };
+    });
+    if (!result || !key) throw new IssuerError(404, "no such card");
+    if (!result.ok) {
+      const wait = result.retryAfter ? ` (retry after ${result.retryAfter} s)` : "";
+      throw new IssuerError(409, `the card's first code was refused: ${result.reason}${wait}`);
+    }
+    // A reissue: the card it replaces stops verifying before the new one counts as issued.
+    for (const old of await this.table.current(row.chipSerial)) {
+      if (old.state === "issued" && old.cardId !== cardId) await this.block(old.cardId, caller, `replaced by ${cardId}`);
+    }
+    if (!(await this.table.promote(cardId, row.chipSerial, this.now()))) {
+      throw new IssuerError(409, "this card's issuance was abandoned meanwhile: start again");
+    }
+    return { cardId, state: "issued", consolePassword: consolePassword(key) };
+  }
+
+  /** The console password of an issued card, to unlock it for a reissue or to finish locking it. */
+  async password(cardId: string, caller: string): Promise<Confirmed> {
+    const row = await this.table.get(cardId);
+    if (!row) throw new IssuerError(404, "no issuance for this card");
+    if (row.state !== "issued") throw new IssuerError(409, `this card is ${row.state}, not issued`);
+    let key: Uint8Array | undefined;
+    await this.issuer.store.change(cardId, (card) => {
+      key = this.keys.cardKey(card);
+      return { audit: { at: this.now(), cardId, event: "provision", outcome: "ok", caller, detail: "console password given" }, result: undefined };
+    });
+    if (!key) throw new IssuerError(404, "no such card");
+    return { cardId, state: "issued", consolePassword: consolePassword(key) };
+  }
+
+  /** Block first, then mark void: a crash in between leaves a pending row the next attempt abandons again. */
+  private async abandon(r: IssuanceRow, caller: string): Promise<void> {
+    await this.block(r.cardId, caller, "abandoned: a new attempt for the chip began");
+    await this.table.abandon(r.cardId, this.now());
+  }
+
+  private async block(cardId: string, caller: string, detail: string): Promise<void> {
+    await this.issuer.store.change(cardId, (card) => ({
+      state: { ...stateOf(card), blocked: true },
+      audit: { at: this.now(), cardId, event: "provision", outcome: "ok", caller, detail },
+      result: undefined,
+    }));
+  }
+
+  private async audit(cardId: string, outcome: string, caller: string, detail: string): Promise<void> {
+    await this.issuer.store.change(cardId, () => ({ audit: { at: this.now(), cardId, event: "provision", outcome, caller, detail }, result: undefined }));
+  }
+}
+
+function codeAt(card: CardRecord, key: Uint8Array) {
+  const hash = fastHash(card.algorithm);
+  return (counter: number) => hotp(hash, key, counter, card.digits);
+}
+
+const object = (properties: Record<string, unknown>, required: string[] = []) =>
+  ({ type: "object", properties, required, additionalProperties: false }) as const;
+const ID_PARAMS = object({ id: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } }, ["id"]);
+const DIGEST = { type: "string", pattern: "^[0-9a-f]{64}$" } as const;
+
+/** Adds the routes above to the issuer's app (its bearer-token check covers them) and closes the table with it. */
+export async function registerIssuance(app: FastifyInstance, o: { issuer: Issuer; keys: KeySource; db: string; now?: () => number }): Promise<Issuance> {
+  const table = await IssuanceStore.open(o.db);
+  app.addHook("onClose", async () => table.close());
+  const issuance = new Issuance(o.issuer, o.keys, table, o.now);
+
+  app.post(
+    "/v1/issuance",
+    {
+      schema: {
+        body: object(
+          {
+            chipSerial: { type: "string", pattern: CHIP_SERIAL.source },
+            firmware: { type: "string", pattern: FIRMWARE_VERSION.source },
+            force: { type: "boolean" },
+            mode: { enum: MODES },
+            digits: { type: "integer", minimum: 3, maximum: 10 },
+            algorithm: { enum: ALGORITHMS },
+            step: { type: "integer", minimum: 1, maximum: MAX_STEP_SECONDS },
+          },
+          ["chipSerial", "firmware", "mode"],
+        ),
+      },
+    },
+    async (req, reply) => reply.code(201).send(await issuance.begin(req.body as BeginRequest, req.caller)),
+  );
+  app.get(
+    "/v1/issuance/chips/:serial",
+    { schema: { params: object({ serial: { type: "string", pattern: CHIP_SERIAL.source } }, ["serial"]) } },
+    async (req) => issuance.status((req.params as { serial: string }).serial),
+  );
+  app.post(
+    "/v1/issuance/:id/confirm",
+    { schema: { params: ID_PARAMS, body: object({ digest: DIGEST, code: { type: "string", pattern: "^[0-9]{3,10}$" } }, ["digest", "code"]) } },
+    async (req) => {
+      const body = req.body as { digest: string; code: string };
+      return issuance.confirm((req.params as { id: string }).id, body.digest, body.code, req.caller);
+    },
+  );
+  app.post("/v1/issuance/:id/password", { schema: { params: ID_PARAMS } }, async (req) =>
+    issuance.password((req.params as { id: string }).id, req.caller),
+  );
+  return issuance;
+}

@@ -1,0 +1,179 @@
+/**
+ * The card's side of issuance as the tool sees it over the console
+ * (firmware/main.ts): each request is one no-echo line (DLE first, so a key
+ * is never echoed back), each answer one `[inkcard {json} crc32]` line, or a
+ * marker the request prints once it has run. A reply that does not parse or
+ * whose CRC does not match is "garbled"; no reply is "no answer".
+ */
+import { crc32 } from "node:zlib";
+import { z } from "zod";
+import { cardError, ToolError } from "./errors.ts";
+import type { Link } from "./link.ts";
+
+const DLE = "\x10";
+const GARBLED_TODO = "check the cable and the baud rate, then run the same command again";
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export const Identity = z.object({
+  fw: z.string().min(1).max(32),
+  board: z.string().min(1).max(32),
+  serial: z.string().min(4).max(64),
+  /** The live profile's digest, "" for none. */
+  profile: z.string().regex(/^([0-9a-f]{64})?$/),
+  staged: z.boolean(),
+  locked: z.boolean(),
+});
+export type Identity = z.infer<typeof Identity>;
+
+const Installed = z.object({ installed: z.boolean(), profile: z.string().regex(/^([0-9a-f]{64})?$/) });
+const Code = z.object({ code: z.string().regex(/^([0-9]{3,10})?$/) });
+
+/** What probe() found on the port. */
+export type Probe = "console" | "locked";
+
+export class CardConsole {
+  constructor(readonly link: Link) {}
+
+  /**
+   * Is an Espruino console there, and is it locked? Ctrl-C first clears
+   * whatever an interrupted run left half-typed on the card's input line.
+   */
+  async probe(): Promise<Probe> {
+    await this.link.write("\x03");
+    await pause(50);
+    this.link.mark();
+    // Concatenated on the card, so an echo of the line is never taken for the answer.
+    await this.link.write(`${DLE}print("<<ink"+"probe>>")\n`);
+    try {
+      return await this.link.until((s) => (s.includes("<<inkprobe>>") ? "console" : /Invalid password|password>/.test(s) ? "locked" : undefined), "probing its console");
+    } catch (e) {
+      if (e instanceof ToolError && this.link.isOpen && this.link.received().trim() !== "") {
+        throw new ToolError(`what answers on ${this.link.port} is not an Espruino console`, "check that the port is the card's (and the baud rate)");
+      }
+      throw e;
+    }
+  }
+
+  /** Who the card is. Throws a clear error when no inkcard firmware answers. */
+  async identify(): Promise<Identity> {
+    try {
+      return await this.request("ink-id", "asking who it is", Identity);
+    } catch (e) {
+      if (e instanceof ToolError && /did not answer/.test(e.problem) && this.link.isOpen) {
+        throw new ToolError(`the card on ${this.link.port} runs no inkcard firmware`, `flash it first: inkcard flash --port ${this.link.port}`);
+      }
+      throw e;
+    }
+  }
+
+  /** Write the profile record to the staging file, whole, in one Storage.write. */
+  async stage(file: string, record: Uint8Array): Promise<void> {
+    await this.run(`require("Storage").write(${JSON.stringify(file)},atob("${Buffer.from(record).toString("base64")}"))`, "writing the profile", 2);
+  }
+
+  /** Have the card install the staged profile; the digest of the live profile after it. */
+  async install(): Promise<{ installed: boolean; profile: string }> {
+    return this.request("ink-install", "installing the profile", Installed);
+  }
+
+  /** Set the card's clock (seconds since 1970), for time-mode codes. */
+  async setTime(seconds: number): Promise<void> {
+    await this.run(`setTime(${Math.floor(seconds)})`, "setting its clock");
+  }
+
+  /** A button press that tells the code it showed ("" when the card refused to make one). */
+  async code(): Promise<string> {
+    return (await this.request("ink-code", "computing its first code", Code)).code;
+  }
+
+  /** Write the console password and boot again: the firmware then locks the console. */
+  async lock(file: string, password: string): Promise<void> {
+    if (!/^[0-9a-f]{20}$/.test(password)) throw new Error("a console password is 20 hex digits");
+    this.link.mark();
+    await this.link.write(`${DLE}require("Storage").write(${JSON.stringify(file)},"${password}");load()\n`);
+    await pause(300);
+    if (!(await this.isLocked())) throw new ToolError("the card did not lock its console", "run the same command again");
+  }
+
+  /** True when the console refuses to run a line (asks for its password). */
+  async isLocked(): Promise<boolean> {
+    this.link.mark();
+    await this.link.write(`${DLE}print("<<ink"+"open>>")\n`);
+    return this.link.until((s) => (s.includes("<<inkopen>>") ? false : /Invalid password/.test(s) ? true : undefined), "checking its console lock");
+  }
+
+  /** Log in to a locked console. */
+  async unlock(password: string): Promise<void> {
+    this.link.mark();
+    await this.link.write("\n"); // ends whatever was typed at the password prompt
+    await pause(50);
+    this.link.mark();
+    await this.link.write(`${password}\n`);
+    const ok = await this.link.until((s) => (/Logged in/.test(s) ? true : /Invalid password/.test(s) ? false : undefined), "logging in to its console");
+    if (!ok) throw new ToolError("the card refused its console password", "it is not the card the issuer thinks: check --card");
+  }
+
+  /** SHA-256 of the boot code the card stores (.bootcde), hex; "" when it has none. */
+  async bootCodeSha256(): Promise<string> {
+    this.link.mark();
+    await this.link.write(
+      `${DLE}(function(){var c=require("Storage").read(".bootcde"),s="";if(c!==undefined){var h=new Uint8Array(require("crypto").SHA256(c));` +
+        `for(var i=0;i<h.length;i++)s+=(256+h[i]).toString(16).substr(1);}print("<<ink"+"sha:"+s+">>");})()\n`,
+    );
+    return this.link.until((s) => /<<inksha:([0-9a-f]{64})?>>/.exec(s)?.[1] ?? (/<<inksha:>>/.test(s) ? "" : undefined), "hashing its boot code", 3);
+  }
+
+  /** Restart the interpreter from flash (load()): what the card does at power-up. Returns what it printed meanwhile. */
+  async restart(ms: number): Promise<string> {
+    this.link.mark();
+    await this.link.write(`${DLE}load()\n`);
+    await pause(ms);
+    return this.link.received();
+  }
+
+  /** One line of code, followed by a marker that shows it ran (an Uncaught error is reported instead). */
+  private async run(code: string, doing: string, slowness?: number): Promise<void> {
+    this.link.mark();
+    await this.link.write(`${DLE}${code};print("<<ink"+"done>>")\n`);
+    const error = await this.link.until((s) => (s.includes("<<inkdone>>") ? "" : cardError(s)), doing, slowness);
+    if (error) throw new ToolError(`the card failed while ${doing}: ${error}`, "run the same command again; if it fails again, flash the card again");
+  }
+
+  private async request<T>(event: string, doing: string, schema: z.ZodType<T>): Promise<T> {
+    this.link.mark();
+    await this.link.write(`${DLE}E.emit(${JSON.stringify(event)})\n`);
+    let line: string;
+    try {
+      line = await this.link.until((s) => /\[inkcard [^\r\n]*\]/.exec(s)?.[0] ?? cardError(s)?.replace(/^/, "!"), doing);
+    } catch (e) {
+      if (this.link.received().includes("[inkcard")) throw new ToolError(`the card's answer was cut off while ${doing}`, GARBLED_TODO);
+      throw e;
+    }
+    if (line.startsWith("!")) throw new ToolError(`the card failed while ${doing}: ${line.slice(1)}`, "run the same command again");
+    return parseReply(line, schema, doing);
+  }
+}
+
+/** `[inkcard {json} crc]` -> the checked value. */
+export function parseReply<T>(line: string, schema: z.ZodType<T>, doing: string): T {
+  const m = /^\[inkcard (\{.*\}) ([0-9a-f]{1,8})\]$/.exec(line);
+  const garbled = new ToolError(`the card's answer was garbled while ${doing}`, GARBLED_TODO);
+  if (!m || crc32(Buffer.from(m[1], "latin1")) !== parseInt(m[2], 16)) throw garbled;
+  let value: unknown;
+  try {
+    value = JSON.parse(m[1]);
+  } catch {
+    throw garbled;
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw garbled;
+  return parsed.data;
+}
+
+export function isDigest(s: string): boolean {
+  return HEX64.test(s);
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

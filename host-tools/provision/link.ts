@@ -1,0 +1,168 @@
+/**
+ * A byte link to a card's serial console: a serial port (a pseudo-terminal
+ * included) through the `serialport` package, or `tcp://host:port` (the
+ * simulator's console, a serial server). It counts the bytes each way (the
+ * benchmark reads them) and waits for patterns in what the card sends.
+ * Nothing here logs or keeps what is written: the tools write keys.
+ */
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { SerialPort } from "serialport";
+import { ToolError } from "./errors.ts";
+
+export interface LinkOptions {
+  /** Serial device path, or tcp://host:port. */
+  port: string;
+  /** Baud rate of a serial port (ignored for tcp://). */
+  baud: number;
+  /** How long the card may take to answer a request, ms (default ANSWER_MS). */
+  answerMs?: number;
+}
+
+/** How long the card may take to answer one request, by default. */
+export const ANSWER_MS = 4000;
+
+export class Link {
+  bytesSent = 0;
+  bytesReceived = 0;
+  /** What the card sent since the last mark(). */
+  private seen = "";
+  private closed = false;
+  private wake: (() => void) | undefined;
+
+  private constructor(
+    readonly port: string,
+    private readonly stream: Duplex,
+    private readonly answerMs: number,
+  ) {
+    stream.on("data", (d: Buffer) => {
+      this.bytesReceived += d.length;
+      this.seen += d.toString("latin1");
+      if (this.seen.length > 1 << 20) this.seen = this.seen.slice(-(1 << 19));
+      this.wake?.();
+    });
+    stream.on("close", () => {
+      this.closed = true;
+      this.wake?.();
+    });
+    stream.on("error", () => {
+      this.closed = true;
+      this.wake?.();
+    });
+  }
+
+  static async open(o: LinkOptions): Promise<Link> {
+    const tcp = /^tcp:\/\/([^:/]+):(\d{1,5})$/.exec(o.port);
+    if (o.port.startsWith("tcp://") && !tcp) throw new ToolError(`${o.port} is not a tcp://host:port address`, "give it as tcp://127.0.0.1:PORT");
+    const stream = tcp ? await openTcp(o.port, tcp[1], Number(tcp[2])) : await openSerial(o.port, o.baud);
+    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Forget what was received so far: expect() looks only at what comes after. */
+  mark(): void {
+    this.seen = "";
+  }
+
+  /** Everything received since mark() (for the tools' own parsing; never shown as is). */
+  received(): string {
+    return this.seen;
+  }
+
+  /** Send bytes (a string of byte-characters); resolves once they are handed to the OS. */
+  async write(text: string): Promise<void> {
+    if (this.closed) throw this.lost("sending to it");
+    const bytes = Buffer.from(text, "latin1");
+    this.bytesSent += bytes.length;
+    // A port whose other end went away may never call back: its close ends the wait too.
+    await new Promise<void>((resolve, reject) => {
+      const gone = () => reject(this.lost("sending to it"));
+      this.stream.once("close", gone);
+      this.stream.write(bytes, (e) => {
+        this.stream.off("close", gone);
+        if (e) reject(this.lost("sending to it"));
+        else resolve();
+      });
+    });
+  }
+
+  /**
+   * Wait until what was received since mark() satisfies test (a pattern, or a
+   * function returning a value or undefined) within slowness times the
+   * answer time. `doing` names the step for the errors: no answer, or the
+   * link went away.
+   */
+  async until<T>(test: (seen: string) => T | undefined, doing: string, slowness = 1): Promise<T> {
+    const deadline = Date.now() + slowness * this.answerMs;
+    for (;;) {
+      const found = test(this.seen);
+      if (found !== undefined) return found;
+      if (this.closed) throw this.lost(doing);
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ToolError(
+          `the card on ${this.port} did not answer while ${doing}`,
+          "check that it is plugged in and powered, then run the command again",
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve) => {
+      this.stream.once("close", () => resolve());
+      // A SerialPort must be closed (destroy() leaves its file and poller open); a socket is destroyed.
+      if (this.stream instanceof SerialPort) this.stream.close(() => resolve());
+      else this.stream.destroy();
+      setTimeout(resolve, 500).unref();
+    });
+  }
+
+  private lost(doing: string): ToolError {
+    return new ToolError(`the link to ${this.port} went away while ${doing}`, "plug the card in again and run the same command: it picks up where it stopped");
+  }
+}
+
+async function openTcp(url: string, host: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", (e: NodeJS.ErrnoException) => {
+      reject(
+        e.code === "ECONNREFUSED"
+          ? new ToolError(`nothing listens at ${url}`, "start the card's console server (e.g. inkcard sim) or check the port")
+          : new ToolError(`cannot connect to ${url} (${e.code ?? e.message})`, "check the address"),
+      );
+    });
+  });
+}
+
+async function openSerial(path: string, baud: number): Promise<Duplex> {
+  const port = new SerialPort({ path, baudRate: baud, autoOpen: false, lock: true });
+  await new Promise<void>((resolve, reject) => {
+    port.open((e) => {
+      if (!e) return resolve();
+      const m = e.message;
+      if (/ENOENT|No such file/i.test(m)) reject(new ToolError(`port ${path} does not exist`, "check the cable and the port name (ls /dev/tty*)"));
+      else if (/lock|EBUSY|busy|temporarily unavailable/i.test(m)) {
+        reject(new ToolError(`port ${path} is busy`, "another program has it open (a terminal, the Web IDE): close it and try again"));
+      } else if (/EACCES|permission/i.test(m)) reject(new ToolError(`no permission to open ${path}`, "add your user to the dialout group, or fix the device's permissions"));
+      else reject(new ToolError(`cannot open port ${path} (${m})`, "check that it is a serial port"));
+    });
+  });
+  return port as unknown as Duplex;
+}

@@ -1,0 +1,120 @@
+/**
+ * A provisioning bench for the tests: simulated boards (sim/board) behind one
+ * card slot whose console is served on a real pseudo-terminal (socat) and on
+ * loopback TCP, as a USB serial adapter with a socket for the card; an
+ * embedded issuer (startIssuer, SQLite) with an API token. Boards are put in
+ * the slot one after another, as an operator swaps them.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BoardConfig } from "../../firmware/board-config.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { loadBoardConfig } from "../../host-tools/config.ts";
+import { IssuerClient, startIssuer, type RunningIssuer } from "../../host-tools/issuer/index.ts";
+import { Board } from "../../sim/board/board.ts";
+import type { Repl } from "../../sim/console/repl.ts";
+import { serveConsole, type ConsoleServer } from "../../sim/console/server.ts";
+import { BoardCard } from "../../sim/server/card.ts";
+
+/** Fixed test master key (never a real one). */
+const MASTER_KEY = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i);
+
+/** The card slot: the console of whichever board is in it. */
+export class Slot {
+  board: Board | undefined;
+  /** A faulty line: what the card sends passes through this (garbling, truncating). */
+  mangle: ((bytes: string) => string) | undefined;
+  private readonly listeners = new Set<(bytes: string) => void>();
+  private readonly wired = new WeakSet<Board>();
+
+  insert(board: Board | undefined): void {
+    this.board = board;
+    if (!board || this.wired.has(board)) return;
+    this.wired.add(board);
+    board.console.onData((bytes) => {
+      if (this.board !== board) return;
+      const out = this.mangle ? this.mangle(bytes) : bytes;
+      for (const l of this.listeners) l(out);
+    });
+  }
+
+  /** What the tool sends passes through this first (a cable that fails mid-line); return what reaches the card. */
+  tap: ((bytes: string) => string) | undefined;
+
+  /** Repl's two methods the console server uses. */
+  write(data: string | Uint8Array): void {
+    const bytes = typeof data === "string" ? data : Buffer.from(data).toString("latin1");
+    this.board?.console.write(this.tap ? this.tap(bytes) : bytes);
+  }
+
+  onData(listener: (bytes: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+export interface Bench {
+  config: BoardConfig;
+  issuer: RunningIssuer;
+  token: string;
+  client: IssuerClient;
+  slot: Slot;
+  /** The slot's pseudo-terminal and TCP console (new ones after cutLink()). */
+  pty(): string;
+  tcp(): string;
+  /** A new board (its own chip serial), flashed with dist/firmware.js unless blank, powered, on a live clock. */
+  board(o?: { blank?: boolean }): Board;
+  /** Pull the cable: the console server and its pseudo-terminal go away, and come back at a new path. */
+  cutLink(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function bench(): Promise<Bench> {
+  const config = await loadBoardConfig();
+  const bundle = readFileSync((await ensureFirmwareBuilt()).file, "latin1");
+  const dir = mkdtempSync(join(tmpdir(), "inkcard-provision-"));
+  const issuer = await startIssuer({ db: join(dir, "issuer.sqlite"), port: 0, masterKey: MASTER_KEY, logLevel: "silent", policy: { backoffBaseSeconds: 0 } });
+  const token = await issuer.createToken("provision tests");
+  const slot = new Slot();
+  let server: ConsoleServer = await serveConsole(slot as unknown as Repl, { pty: true });
+  const cards: BoardCard[] = [];
+  return {
+    config,
+    issuer,
+    token,
+    client: new IssuerClient(issuer.url, token),
+    slot,
+    pty: () => server.ptyPath!,
+    tcp: () => server.url,
+    board(o = {}) {
+      const board = new Board({ config, serial: `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`, unpowered: true });
+      if (!o.blank) board.storage.write(".bootcde", bundle);
+      board.restorePower();
+      const card = new BoardCard(board);
+      card.settle();
+      card.startLiveClock();
+      cards.push(card);
+      return board;
+    },
+    async cutLink() {
+      await server.close();
+      server = await serveConsole(slot as unknown as Repl, { pty: true });
+    },
+    async close() {
+      for (const c of cards) c.stopLiveClock();
+      await server.close();
+      await issuer.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Press the board's button; the code it then shows (digits only), or undefined. */
+export function pressForCode(board: Board): string | undefined {
+  const card = new BoardCard(board);
+  card.press();
+  const digits = board.textRuns().filter((r) => /^[0-9]+$/.test(r.text)).sort((a, b) => a.y - b.y || a.x - b.x);
+  return digits.length ? digits.map((r) => r.text).join("") : undefined;
+}
