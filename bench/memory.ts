@@ -153,7 +153,7 @@ function sleep(ms: number): Promise<void> {
 async function writeStorage(bin: string, dir: string, files: Array<[string, Uint8Array]>): Promise<void> {
   const CHUNK = 256;
   const PER_SCRIPT = 4096;
-  const scripts: string[][] = [["require('Storage').eraseAll();"]];
+  const scripts: string[][] = [["S.eraseAll();"]];
   let size = 0;
   for (const [name, data] of files) {
     for (let off = 0; off < data.length; off += CHUNK) {

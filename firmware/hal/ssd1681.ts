@@ -31,6 +31,13 @@
  * BUSY_TIMEOUT_MS timer, so a dead panel cannot hang the card: the update is
  * abandoned, `timeouts` counts it and done() still runs. Nothing stays
  * scheduled between updates.
+ *
+ * RAM: the two callbacks the timers and watches call are made by show() and
+ * dropped by finish(), so an idle panel holds no functions of its own (a
+ * bound function costs 13 Espruino variables, kept for the card's life).
+ * Steps that need no wait (BUSY already low) run in a loop, not by recursion:
+ * nested method calls on one object saturate its 4-bit lock count in
+ * Espruino 2v29, after which it is never freed.
  */
 import type { Panel } from "../core/types";
 
@@ -66,10 +73,9 @@ export class Ssd1681 implements Panel {
   private readonly bytes: number;
   /** Commands as [command, data length, data...]; the Waveshare V2 init. */
   private readonly setup: Uint8Array;
-  private readonly watchOpts: SetWatchOptions = { edge: "falling", repeat: false };
-  private readonly step: () => void;
-  private readonly onBusy: () => void;
-  private readonly onTimeout: () => void;
+  /** During an update: resumes after a timer or BUSY's falling edge, and ends it when BUSY never falls. */
+  private onWake: (() => void) | undefined;
+  private onTimeout: (() => void) | undefined;
   private phase = 0;
   private full = true;
   /** True once 0x26 holds what the glass shows. */
@@ -77,6 +83,7 @@ export class Ssd1681 implements Panel {
   private frame: Uint8Array | undefined;
   private done: (() => void) | undefined;
   private watch = 0;
+  /** The BUSY timeout while one is armed, else 0. */
   private timer = 0;
 
   constructor(o: Ssd1681Options) {
@@ -102,9 +109,6 @@ export class Ssd1681 implements Panel {
       0x4e, 1, 0,                     // RAM X counter [AT_CURSOR]
       0x4f, 2, y & 255, y >> 8,       // RAM Y counter
     ]);
-    this.step = this.next.bind(this);
-    this.onBusy = this.busyFell.bind(this);
-    this.onTimeout = this.busyTimedOut.bind(this);
   }
 
   /** Refresh with frame (panel RAM layout, width/8*height bytes, 1 = white). Throws if an update is under way. */
@@ -117,34 +121,53 @@ export class Ssd1681 implements Panel {
     this.full = full || !this.based;
     this.based = false;
     this.phase = 0;
+    const self = this;
+    this.onWake = function () {
+      // After a reset timer, or after BUSY fell (its one-shot watch has removed itself) before the timeout.
+      if (self.timer) clearTimeout(self.timer);
+      self.timer = 0;
+      self.run();
+    };
+    this.onTimeout = function () {
+      self.timer = 0;
+      clearWatch(self.watch);
+      self.timeouts++;
+      self.finish();
+    };
     digitalWrite(this.o.rst, 0);
-    setTimeout(this.step, RESET_MS);
+    setTimeout(this.onWake, RESET_MS);
   }
 
-  private next(): void {
+  /** The steps from `phase` on, until one has to wait for a timer or for BUSY. */
+  private run(): void {
     const o = this.o;
-    const p = this.phase++;
-    if (p === 0) {
-      digitalWrite(o.rst, 1);
-      setTimeout(this.step, RESET_MS);
-    } else if (p === 1) {
-      this.waitBusy();
-    } else if (p === 2) {
-      this.command(0x12);
-      this.waitBusy();
-    } else if (p === 3) {
-      this.setup[AT_BORDER] = this.full ? BORDER_FULL : BORDER_PARTIAL;
-      this.table(0);
-      this.command(0x24, this.frame);
-      this.command(0x22, this.full ? MODE_FULL : MODE_PARTIAL);
-      this.command(0x20);
-      this.waitBusy();
-    } else {
-      this.table(AT_CURSOR);
-      this.command(0x26, this.frame);
-      this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
-      this.based = true;
-      this.finish();
+    const wake = this.onWake;
+    const timeout = this.onTimeout;
+    if (!wake || !timeout) return; // no update under way
+    for (;;) {
+      const p = this.phase++;
+      if (p === 0) {
+        digitalWrite(o.rst, 1);
+        setTimeout(wake, RESET_MS);
+        return;
+      } else if (p === 2) {
+        this.command(0x12);
+      } else if (p === 3) {
+        this.setup[AT_BORDER] = this.full ? BORDER_FULL : BORDER_PARTIAL;
+        this.table(0);
+        this.command(0x24, this.frame);
+        this.command(0x22, this.full ? MODE_FULL : MODE_PARTIAL);
+        this.command(0x20);
+      } else if (p >= 4) {
+        this.table(AT_CURSOR);
+        this.command(0x26, this.frame);
+        this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
+        this.based = true;
+        this.finish();
+        return;
+      }
+      // Phase 1 (the reset done) only waits; 2 and 3 wait after sending. For BUSY to fall, each time.
+      if (this.busyHigh(wake, timeout)) return;
     }
   }
 
@@ -171,33 +194,28 @@ export class Ssd1681 implements Panel {
     }
   }
 
-  /** Continue with next() once BUSY is low. The watch is set before reading the pin so an edge in between is not lost. */
-  private waitBusy(): void {
+  /**
+   * True when BUSY is high: wake runs when it falls, timeout if it does not
+   * within BUSY_TIMEOUT_MS. False when it is already low (nothing is left armed).
+   * The watch is set before reading the pin so an edge in between is not lost.
+   */
+  private busyHigh(wake: () => void, timeout: () => void): boolean {
     const o = this.o;
-    this.watch = setWatch(this.onBusy, o.busy, this.watchOpts);
+    this.watch = setWatch(wake, o.busy, { edge: "falling", repeat: false });
     if (digitalRead(o.busy)) {
-      this.timer = setTimeout(this.onTimeout, BUSY_TIMEOUT_MS);
-    } else {
-      clearWatch(this.watch);
-      this.next();
+      this.timer = setTimeout(timeout, BUSY_TIMEOUT_MS);
+      return true;
     }
-  }
-
-  private busyFell(): void {
-    clearTimeout(this.timer); // the one-shot watch has removed itself
-    this.next();
-  }
-
-  private busyTimedOut(): void {
     clearWatch(this.watch);
-    this.timeouts++;
-    this.finish();
+    return false;
   }
 
   private finish(): void {
     const done = this.done;
     this.done = undefined;
     this.frame = undefined;
+    this.onWake = undefined;
+    this.onTimeout = undefined;
     if (done) done();
   }
 }

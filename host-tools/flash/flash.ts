@@ -56,7 +56,8 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
   await uploadBootCode({ port: o.port, baud: o.baud, code, progress: o.progress, log: o.toolLog });
 
   return withConsole(o, async (con) => {
-    await con.probe();
+    // The upload may still be on the wire (buffered in the adapter, the OS, a serial server): wait for it.
+    await con.probe(con.link.wireMs(Buffer.byteLength(code)));
     const stored = await con.bootCodeSha256();
     if (stored !== built.sha256) {
       throw new ToolError(

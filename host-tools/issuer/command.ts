@@ -3,6 +3,7 @@
  * `inkcard issuer token create --db ...` prints a new API token alone on stdout.
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { registerExport } from "./export.ts";
 
 function integer(min: number, max: number) {
   return (v: string) => {
@@ -121,4 +122,6 @@ export function register(program: Command): void {
         await store.close();
       }
     });
+
+  registerExport(issuer); // issue 5: `inkcard issuer export --format pskc|otpauth`
 }

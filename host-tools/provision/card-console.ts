@@ -37,15 +37,20 @@ export class CardConsole {
   /**
    * Is an Espruino console there, and is it locked? Ctrl-C first clears
    * whatever an interrupted run left half-typed on the card's input line.
+   * backlogMs: bytes sent before (an upload) may still be on their way.
    */
-  async probe(): Promise<Probe> {
-    await this.link.write("\x03");
+  async probe(backlogMs = 0): Promise<Probe> {
+    await this.link.write("\x03", "probing its console");
     await pause(50);
     this.link.mark();
     // Concatenated on the card, so an echo of the line is never taken for the answer.
-    await this.link.write(`${DLE}print("<<ink"+"probe>>")\n`);
+    await this.link.write(`${DLE}print("<<ink"+"probe>>")\n`, "probing its console");
     try {
-      return await this.link.until((s) => (s.includes("<<inkprobe>>") ? "console" : /Invalid password|password>/.test(s) ? "locked" : undefined), "probing its console");
+      return await this.link.until(
+        (s) => (s.includes("<<inkprobe>>") ? "console" : /Invalid password|password>/.test(s) ? "locked" : undefined),
+        "probing its console",
+        backlogMs,
+      );
     } catch (e) {
       if (e instanceof ToolError && this.link.isOpen && this.link.received().trim() !== "") {
         throw new ToolError(`what answers on ${this.link.port} is not an Espruino console`, "check that the port is the card's (and the baud rate)");
@@ -59,7 +64,8 @@ export class CardConsole {
     try {
       return await this.request("ink-id", "asking who it is", Identity);
     } catch (e) {
-      if (e instanceof ToolError && /did not answer/.test(e.problem) && this.link.isOpen) {
+      // Silence from a console that still answers a probe: nothing listens for ink-id.
+      if (e instanceof ToolError && /did not answer/.test(e.problem) && (await this.probe().then(() => true, () => false))) {
         throw new ToolError(`the card on ${this.link.port} runs no inkcard firmware`, `flash it first: inkcard flash --port ${this.link.port}`);
       }
       throw e;
@@ -68,7 +74,7 @@ export class CardConsole {
 
   /** Write the profile record to the staging file, whole, in one Storage.write. */
   async stage(file: string, record: Uint8Array): Promise<void> {
-    await this.run(`require("Storage").write(${JSON.stringify(file)},atob("${Buffer.from(record).toString("base64")}"))`, "writing the profile", 2);
+    await this.run(`require("Storage").write(${JSON.stringify(file)},atob("${Buffer.from(record).toString("base64")}"))`, "writing the profile");
   }
 
   /** Have the card install the staged profile; the digest of the live profile after it. */
@@ -90,7 +96,7 @@ export class CardConsole {
   async lock(file: string, password: string): Promise<void> {
     if (!/^[0-9a-f]{20}$/.test(password)) throw new Error("a console password is 20 hex digits");
     this.link.mark();
-    await this.link.write(`${DLE}require("Storage").write(${JSON.stringify(file)},"${password}");load()\n`);
+    await this.link.write(`${DLE}require("Storage").write(${JSON.stringify(file)},"${password}");load()\n`, "locking its console");
     await pause(300);
     if (!(await this.isLocked())) throw new ToolError("the card did not lock its console", "run the same command again");
   }
@@ -98,17 +104,17 @@ export class CardConsole {
   /** True when the console refuses to run a line (asks for its password). */
   async isLocked(): Promise<boolean> {
     this.link.mark();
-    await this.link.write(`${DLE}print("<<ink"+"open>>")\n`);
+    await this.link.write(`${DLE}print("<<ink"+"open>>")\n`, "checking its console lock");
     return this.link.until((s) => (s.includes("<<inkopen>>") ? false : /Invalid password/.test(s) ? true : undefined), "checking its console lock");
   }
 
   /** Log in to a locked console. */
   async unlock(password: string): Promise<void> {
     this.link.mark();
-    await this.link.write("\n"); // ends whatever was typed at the password prompt
+    await this.link.write("\n", "logging in to its console"); // ends whatever was typed at the password prompt
     await pause(50);
     this.link.mark();
-    await this.link.write(`${password}\n`);
+    await this.link.write(`${password}\n`, "logging in to its console");
     const ok = await this.link.until((s) => (/Logged in/.test(s) ? true : /Invalid password/.test(s) ? false : undefined), "logging in to its console");
     if (!ok) throw new ToolError("the card refused its console password", "it is not the card the issuer thinks: check --card");
   }
@@ -120,7 +126,7 @@ export class CardConsole {
       `${DLE}(function(){var c=require("Storage").read(".bootcde"),s="";if(c!==undefined){var h=new Uint8Array(require("crypto").SHA256(c));` +
         `for(var i=0;i<h.length;i++)s+=(256+h[i]).toString(16).substr(1);}print("<<ink"+"sha:"+s+">>");})()\n`,
     );
-    return this.link.until((s) => /<<inksha:([0-9a-f]{64})?>>/.exec(s)?.[1] ?? (/<<inksha:>>/.test(s) ? "" : undefined), "hashing its boot code", 3);
+    return this.link.until((s) => /<<inksha:([0-9a-f]{64})?>>/.exec(s)?.[1] ?? (/<<inksha:>>/.test(s) ? "" : undefined), "hashing its boot code", 5000);
   }
 
   /** Restart the interpreter from flash (load()): what the card does at power-up. Returns what it printed meanwhile. */
@@ -132,16 +138,16 @@ export class CardConsole {
   }
 
   /** One line of code, followed by a marker that shows it ran (an Uncaught error is reported instead). */
-  private async run(code: string, doing: string, slowness?: number): Promise<void> {
+  private async run(code: string, doing: string, extraMs?: number): Promise<void> {
     this.link.mark();
-    await this.link.write(`${DLE}${code};print("<<ink"+"done>>")\n`);
-    const error = await this.link.until((s) => (s.includes("<<inkdone>>") ? "" : cardError(s)), doing, slowness);
+    await this.link.write(`${DLE}${code};print("<<ink"+"done>>")\n`, doing);
+    const error = await this.link.until((s) => (s.includes("<<inkdone>>") ? "" : cardError(s)), doing, extraMs);
     if (error) throw new ToolError(`the card failed while ${doing}: ${error}`, "run the same command again; if it fails again, flash the card again");
   }
 
   private async request<T>(event: string, doing: string, schema: z.ZodType<T>): Promise<T> {
     this.link.mark();
-    await this.link.write(`${DLE}E.emit(${JSON.stringify(event)})\n`);
+    await this.link.write(`${DLE}E.emit(${JSON.stringify(event)})\n`, doing);
     let line: string;
     try {
       line = await this.link.until((s) => /\[inkcard [^\r\n]*\]/.exec(s)?.[0] ?? cardError(s)?.replace(/^/, "!"), doing);

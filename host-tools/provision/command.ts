@@ -98,7 +98,9 @@ async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: str
   if (f.batch) {
     const bar = await progressBar(f.batch, log);
     try {
-      const cards = await provisionBatch({ ...common, count: f.batch, port, baud, prompt: log, progress: (done) => bar.update(done) });
+      // The operator's prompts go to stderr whatever the output mode: someone has to swap the boards.
+      const prompt = (l: string) => process.stderr.write(`provision: ${l}\n`);
+      const cards = await provisionBatch({ ...common, count: f.batch, port, baud, prompt, progress: (done) => bar.update(done) });
       return { cards };
     } finally {
       bar.stop();

@@ -20,13 +20,9 @@ export interface JournalEntry {
 export class Journal {
   private readonly entries: JournalEntry[] = [];
 
-  constructor(readonly file: string) {
-    let text = "";
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new ToolError(`cannot read the journal ${file}`, "check its permissions, or pass another --journal");
-    }
+  /** file undefined: a journal in memory only (one card, nothing to resume: the simulator's demo card). */
+  constructor(readonly file: string | undefined) {
+    const text = file === undefined ? "" : readJournal(file);
     const lines = text.split("\n");
     lines.forEach((line, i) => {
       if (!line.trim()) return;
@@ -43,6 +39,8 @@ export class Journal {
 
   record(chip: string, card: string, step: JournalStep): void {
     const entry: JournalEntry = { at: new Date().toISOString(), chip, card, step };
+    this.entries.push(entry);
+    if (this.file === undefined) return;
     const fd = openSync(this.file, "a", 0o600);
     try {
       writeSync(fd, JSON.stringify(entry) + "\n");
@@ -50,7 +48,6 @@ export class Journal {
     } finally {
       closeSync(fd);
     }
-    this.entries.push(entry);
   }
 
   /** Chips whose card was issued and locked, in order. */
@@ -61,5 +58,14 @@ export class Journal {
   /** The newest card confirmed by the issuer (step "issued", or "done" once locked): a locked console is probably it. */
   latest(): JournalEntry | undefined {
     return [...this.entries].reverse().find((e) => e.step !== "begun");
+  }
+}
+
+function readJournal(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw new ToolError(`cannot read the journal ${file}`, "check its permissions, or pass another --journal");
   }
 }

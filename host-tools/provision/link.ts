@@ -27,6 +27,8 @@ export class Link {
   bytesReceived = 0;
   /** What the card sent since the last mark(). */
   private seen = "";
+  /** Bytes written since the last mark(): their time on the wire is added to the wait. */
+  private sentSinceMark = 0;
   private closed = false;
   private wake: (() => void) | undefined;
 
@@ -34,6 +36,7 @@ export class Link {
     readonly port: string,
     private readonly stream: Duplex,
     private readonly answerMs: number,
+    private readonly baud: number,
   ) {
     stream.on("data", (d: Buffer) => {
       this.bytesReceived += d.length;
@@ -55,7 +58,8 @@ export class Link {
     const tcp = /^tcp:\/\/([^:/]+):(\d{1,5})$/.exec(o.port);
     if (o.port.startsWith("tcp://") && !tcp) throw new ToolError(`${o.port} is not a tcp://host:port address`, "give it as tcp://127.0.0.1:PORT");
     const stream = tcp ? await openTcp(o.port, tcp[1], Number(tcp[2])) : await openSerial(o.port, o.baud);
-    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS);
+    // tcp:// has no baud rate of its own: the card behind it (a serial server, the simulator) may still be at o.baud.
+    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS, o.baud);
   }
 
   get isOpen(): boolean {
@@ -65,6 +69,12 @@ export class Link {
   /** Forget what was received so far: expect() looks only at what comes after. */
   mark(): void {
     this.seen = "";
+    this.sentSinceMark = 0;
+  }
+
+  /** How long n bytes take on the wire at the link's baud rate (8N1: 10 bits a byte), ms. */
+  wireMs(n: number): number {
+    return (n * 10 * 1000) / this.baud;
   }
 
   /** Everything received since mark() (for the tools' own parsing; never shown as is). */
@@ -72,31 +82,33 @@ export class Link {
     return this.seen;
   }
 
-  /** Send bytes (a string of byte-characters); resolves once they are handed to the OS. */
-  async write(text: string): Promise<void> {
-    if (this.closed) throw this.lost("sending to it");
+  /** Send bytes (a string of byte-characters); resolves once they are handed to the OS. `doing` names the step for errors. */
+  async write(text: string, doing = "sending to it"): Promise<void> {
+    if (this.closed) throw this.lost(doing);
     const bytes = Buffer.from(text, "latin1");
     this.bytesSent += bytes.length;
+    this.sentSinceMark += bytes.length;
     // A port whose other end went away may never call back: its close ends the wait too.
     await new Promise<void>((resolve, reject) => {
-      const gone = () => reject(this.lost("sending to it"));
+      const gone = () => reject(this.lost(doing));
       this.stream.once("close", gone);
       this.stream.write(bytes, (e) => {
         this.stream.off("close", gone);
-        if (e) reject(this.lost("sending to it"));
+        if (e) reject(this.lost(doing));
         else resolve();
       });
     });
   }
 
   /**
-   * Wait until what was received since mark() satisfies test (a pattern, or a
-   * function returning a value or undefined) within slowness times the
-   * answer time. `doing` names the step for the errors: no answer, or the
-   * link went away.
+   * Wait until what was received since mark() satisfies test (a function
+   * returning a value or undefined): the answer time, plus the time what was
+   * sent since mark() takes on the wire, plus extraMs (a slow step, a backlog
+   * still on its way). `doing` names the step for the errors: no answer, or
+   * the link went away.
    */
-  async until<T>(test: (seen: string) => T | undefined, doing: string, slowness = 1): Promise<T> {
-    const deadline = Date.now() + slowness * this.answerMs;
+  async until<T>(test: (seen: string) => T | undefined, doing: string, extraMs = 0): Promise<T> {
+    const deadline = Date.now() + this.answerMs + this.wireMs(this.sentSinceMark) + extraMs;
     for (;;) {
       const found = test(this.seen);
       if (found !== undefined) return found;

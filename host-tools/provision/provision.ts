@@ -36,12 +36,14 @@ export interface ProvisionOptions {
   journal: Journal;
   /** The issuer's id of the card a locked console belongs to (--card). */
   cardId?: string;
+  /** false: leave the console open after issuance (a simulator's demo card only; default true). */
+  lock?: boolean;
   /** Progress lines; never secrets. */
   log: (line: string) => void;
   now?: () => number;
 }
 
-export type Outcome = "issued" | "reissued" | "resumed" | "locked";
+export type Outcome = "issued" | "reissued" | "resumed" | "already issued";
 
 export interface Provisioned {
   chipSerial: string;
@@ -69,9 +71,9 @@ export async function provisionCard(o: ProvisionOptions): Promise<Provisioned> {
   const status = await issuer.status(chip);
   const issued = status.issued;
   if (issued && id.profile === issued.digest && !o.force) {
-    log(`chip already holds issued card ${issued.cardId}: locking it`);
+    log(`chip already holds issued card ${issued.cardId}${o.lock === false ? "" : ": locking it"}`);
     await lock(o, id, issued.cardId, (await issuer.password(issued.cardId)).consolePassword);
-    return { chipSerial: chip, cardId: issued.cardId, outcome: "locked" };
+    return { chipSerial: chip, cardId: issued.cardId, outcome: "already issued" };
   }
 
   let cardId: string;
@@ -122,7 +124,7 @@ export async function provisionCard(o: ProvisionOptions): Promise<Provisioned> {
 }
 
 async function lock(o: ProvisionOptions, id: Identity, cardId: string, password: string): Promise<void> {
-  await o.con.lock(lockName(o.profileFile), password);
+  if (o.lock !== false) await o.con.lock(lockName(o.profileFile), password);
   o.journal.record(id.serial, cardId, "done");
 }
 

@@ -39,7 +39,7 @@ describe("batch provisioning", function () {
       request: { mode: "counter", digits: 3 },
       force: false,
       journal,
-      log: (l) => process.env.DEBUG_BATCH && console.log(l),
+      log: () => {},
       count,
       port: b.pty(),
       baud: 115200,
@@ -84,11 +84,10 @@ describe("batch provisioning", function () {
     b.slot.insert(undefined);
     const file = join(dir, "five.journal");
     // The cable fails as card 3's profile goes out.
-    let cut = false;
+    let cut: Promise<void> | undefined;
     b.slot.tap = (bytes) => {
       if (!cut && b.slot.board === boards[2] && bytes.includes(".new")) {
-        cut = true;
-        void b.cutLink();
+        cut = b.cutLink();
         return "";
       }
       return bytes;
@@ -100,6 +99,7 @@ describe("batch provisioning", function () {
       );
     } finally {
       b.slot.tap = undefined;
+      await cut; // the cable is back (at a new port)
     }
     const journal = new Journal(file);
     expect(journal.done()).to.deep.equal([boards[0].serial, boards[1].serial]);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
 import { flashCard } from "../../host-tools/flash/flash.ts";
 import { CardConsole } from "../../host-tools/provision/card-console.ts";
+import { issueCard } from "../../host-tools/provision/index.ts";
 import { IssuanceClient } from "../../host-tools/provision/issuer.ts";
 import { Journal } from "../../host-tools/provision/journal.ts";
 import { Link } from "../../host-tools/provision/link.ts";
@@ -91,5 +92,17 @@ describe("issuance end to end on a simulated card (pseudo-terminal, espruino and
     expect(said).to.not.include(b.token);
     expect(said).to.not.include(code!);
     expect(said).to.not.match(/[0-9a-f]{20}/); // no key, password or full digest
+  });
+
+  it("issueCard(), the path for the simulator's demo card: over tcp://, the console left open when asked", async () => {
+    const board = b.board();
+    b.slot.insert(board);
+    const done = await issueCard({ port: b.tcp(), issuer: b.issuer.url, token: b.token, profileFile: b.config.storage.profile, request: { mode: "counter", digits: 3 }, lock: false });
+    expect(done).to.include({ chipSerial: board.serial, outcome: "issued" });
+    expect(board.console.isLocked).to.equal(false);
+    expect(await b.client.verify(done.cardId, pressForCode(board)!)).to.include({ ok: true, counter: 1 });
+    // Run again: the card is recognised as issued, nothing new is made.
+    const again = await issueCard({ port: b.tcp(), issuer: b.issuer.url, token: b.token, profileFile: b.config.storage.profile, request: { mode: "counter" }, lock: false });
+    expect(again).to.deep.equal({ chipSerial: board.serial, cardId: done.cardId, outcome: "already issued" });
   });
 });

@@ -146,4 +146,23 @@ describe("provision and flash refuse bad input with one clear message", function
     expect(f.code).to.equal(1);
     expect(f.stderr).to.match(/^flash failed: the card on .* did not answer while probing its console\n  check that it is plugged in/m);
   });
+
+  it("and a good run: --json prints the result, nothing secret, exit 0", async () => {
+    const fresh = b.board();
+    b.slot.insert(fresh);
+    try {
+      const run = await provision(b.pty(), ["--json", "--verbose", "--digits", "6"]);
+      expect(run.code, run.stderr).to.equal(0);
+      const out = JSON.parse(run.stdout);
+      expect(out).to.deep.include({ ok: true });
+      expect(out.cards).to.have.length(1);
+      expect(out.cards[0]).to.include({ chipSerial: fresh.serial, outcome: "issued" });
+      expect(run.stderr).to.match(/writing its profile/);
+      expect(run.stdout + run.stderr).to.not.include(b.token);
+      expect(run.stdout + run.stderr).to.not.match(/[0-9a-f]{20}/);
+      expect(fresh.console.isLocked).to.equal(true);
+    } finally {
+      b.slot.insert(board);
+    }
+  });
 });

@@ -57,6 +57,9 @@ export class Slot {
 
 export interface Bench {
   config: BoardConfig;
+  /** The issuer's SQLite file, and its master key as hex (for `inkcard issuer export`). */
+  db: string;
+  masterKeyHex: string;
   issuer: RunningIssuer;
   token: string;
   client: IssuerClient;
@@ -75,13 +78,16 @@ export async function bench(): Promise<Bench> {
   const config = await loadBoardConfig();
   const bundle = readFileSync((await ensureFirmwareBuilt()).file, "latin1");
   const dir = mkdtempSync(join(tmpdir(), "inkcard-provision-"));
-  const issuer = await startIssuer({ db: join(dir, "issuer.sqlite"), port: 0, masterKey: MASTER_KEY, logLevel: "silent", policy: { backoffBaseSeconds: 0 } });
+  const db = join(dir, "issuer.sqlite");
+  const issuer = await startIssuer({ db, port: 0, masterKey: MASTER_KEY, logLevel: "silent", policy: { backoffBaseSeconds: 0 } });
   const token = await issuer.createToken("provision tests");
   const slot = new Slot();
   let server: ConsoleServer = await serveConsole(slot as unknown as Repl, { pty: true });
   const cards: BoardCard[] = [];
   return {
     config,
+    db,
+    masterKeyHex: Buffer.from(MASTER_KEY).toString("hex"),
     issuer,
     token,
     client: new IssuerClient(issuer.url, token),

@@ -1,0 +1,56 @@
+/**
+ * Issuing one card from a program (the simulator's demo card, scripts): the
+ * same path `inkcard provision` takes, over the card's console.
+ *
+ *   const { cardId } = await issueCard({ port: "tcp://127.0.0.1:N", issuer, token,
+ *     profileFile: config.storage.profile, request: { mode: "counter", digits: 3 }, lock: false });
+ */
+import { readFileSync } from "node:fs";
+import { CardConsole } from "./card-console.ts";
+import { IssuanceClient, type CardRequest } from "./issuer.ts";
+import { Journal } from "./journal.ts";
+import { Link } from "./link.ts";
+import { provisionCard, type Provisioned } from "./provision.ts";
+
+export { ToolError } from "./errors.ts";
+export type { CardRequest } from "./issuer.ts";
+export type { Provisioned } from "./provision.ts";
+
+export interface IssueCardOptions {
+  /** The card's console: a serial path or tcp://host:port. */
+  port: string;
+  baud?: number;
+  /** The issuer's URL and an API token. */
+  issuer: string;
+  token: string;
+  /** espruino.config.js storage.profile. */
+  profileFile: string;
+  request: CardRequest;
+  /** Lock the console afterwards (default true; the simulator's demo card keeps it open). */
+  lock?: boolean;
+  /** Replace a profile the card already holds (the issuer must agree). */
+  force?: boolean;
+  /** A journal file (default: in memory only). */
+  journal?: string;
+  log?: (line: string) => void;
+}
+
+export async function issueCard(o: IssueCardOptions): Promise<Provisioned> {
+  const firmware = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  const link = await Link.open({ port: o.port, baud: o.baud ?? 9600 });
+  try {
+    return await provisionCard({
+      con: new CardConsole(link),
+      issuer: new IssuanceClient(o.issuer, o.token),
+      firmware,
+      profileFile: o.profileFile,
+      request: o.request,
+      force: o.force ?? false,
+      journal: new Journal(o.journal),
+      lock: o.lock,
+      log: o.log ?? (() => {}),
+    });
+  } finally {
+    await link.close();
+  }
+}
