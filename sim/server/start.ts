@@ -117,7 +117,7 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
     if (!o.blank) {
       demo = await keptDemoCard(dir, o.state !== undefined, issuer.url, token, board, config.storage.profile);
       if (!demo) {
-        demo = (await issueDemoCard({ issuer: issuer.url, token, console: con.url, profileFile: config.storage.profile, digits })).view;
+        demo = await issueDemoCard({ issuer: issuer.url, token, console: con.url, profileFile: config.storage.profile, digits });
         if (o.state) writeFileSync(join(dir, DEMO_FILE), JSON.stringify({ card: demo.id }) + "\n");
         log(`issued demo card ${demo.id} (counter mode, ${demo.digits} digits)`);
       }
