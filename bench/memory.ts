@@ -13,11 +13,14 @@
  * its console. Function code stays in flash there, as on the card (a function
  * holds a reference to its text, not a copy).
  *   baseline  the interpreter with an empty program: not the firmware's doing
- *   idle      after boot, once the boot refresh has finished
+ *   idle      after boot, once the boot refresh has finished: main.ts's shell only,
+ *             since the engine (engine.ts) is built per event and dropped after it
  *   press     E.emit("ink-code"), main.ts's press for the provisioning tool (Linux
  *             has no pins to press): the peak sampled while the screen is drawn
  *             and sent (after each font is decoded and at every panel pin write),
- *             and what stays once the refresh is done (code shown, wipe timer set)
+ *             and what stays once the refresh is done (code shown, wipe timer set;
+ *             process.memory() collects garbage first, as the shell does before
+ *             building the next engine)
  * Pins are not emulated: BUSY reads low, so a refresh finishes at once. `NRF` does
  * not exist on Linux: a stub with setServices is put in `.boot0`. The press is
  * sampled through hooks, also in `.boot0`; their own variables are measured (idle

@@ -2,8 +2,21 @@ import type { BoardConfig } from "./board-config";
 
 /** Replaced by the build with the validated espruino.config.js (esbuild `define`). */
 declare const INKCARD_BOARD: BoardConfig;
+/** Replaced by the build with the same config as a JSON string (for readBoard). */
+declare const INKCARD_BOARD_JSON: string;
 /** Replaced by the build with package.json's version. */
 declare const INKCARD_VERSION: string;
 
 export const BOARD: BoardConfig = INKCARD_BOARD;
 export const FIRMWARE_VERSION: string = INKCARD_VERSION;
+
+/**
+ * A new copy of the board settings at each call, parsed from a string (which
+ * stays in flash). engine.ts uses it rather than BOARD so that, once it has
+ * taken what it needs, the rest is garbage: BOARD is a variable that would stay
+ * in RAM as long as any engine function does (esbuild puts an object-valued
+ * define in a variable of its own).
+ */
+export function readBoard(): BoardConfig {
+  return JSON.parse(INKCARD_BOARD_JSON) as BoardConfig;
+}

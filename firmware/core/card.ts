@@ -48,6 +48,14 @@ export interface CardOptions {
   wipeAfterMs: number;
   /** Presses per counter file (default DEFAULT_STEPS). */
   counterSteps?: number;
+  /** Where "a code is on the screen" is kept (default: a new one). May outlive the card: main.ts builds one per event. */
+  state?: CardState;
+}
+
+/** What the card remembers between events (and between cards sharing it). */
+export interface CardState {
+  /** A code is on the screen: wipe() has something to take off. */
+  showing: boolean;
 }
 
 const ACTIVATED = new Uint8Array(4);
@@ -56,7 +64,7 @@ export class Card {
   private ready = false;
   private fingerprint = -1;
   private counter: MonotonicCounter | null = null;
-  private showing = false;
+  private readonly state: CardState;
   private readonly staging: string;
 
   constructor(private readonly o: CardOptions) {
@@ -65,6 +73,7 @@ export class Card {
     }
     if (!(o.wipeAfterMs > 0)) throw new Error("card wipeAfterMs must be > 0");
     this.staging = stagingName(o.profileFile);
+    this.state = o.state || { showing: false };
   }
 
   /**
@@ -119,7 +128,7 @@ export class Card {
     } finally {
       // Also when reading flash threw: the panel must not keep an old code.
       if (p) wipe(p.key);
-      this.showing = false;
+      this.state.showing = false;
       if (ok) this.o.display.wipe();
       else this.o.display.showNotIssued();
     }
@@ -127,12 +136,26 @@ export class Card {
 
   /** tell, when given, also receives the code shown (the provisioning tool's first code). */
   press(tell?: (code: string) => void): number {
+    const made = this.makeCode();
+    if (!made) return this.refuse();
+    this.state.showing = true;
+    this.o.display.showCode(made.code, made.caption);
+    if (tell) tell(made.code);
+    return this.o.wipeAfterMs;
+  }
+
+  /**
+   * The next code and its caption, or null when the card must not make one.
+   * A method of its own so that the profile, the hash and their buffers are
+   * garbage before the screen is drawn, when the card's RAM peaks.
+   */
+  private makeCode(): { code: string; caption: string } | null {
     const p = this.readProfile();
-    if (!p) return this.refuse();
+    if (!p) return null;
     let code = "";
     let caption = p.cardId;
     try {
-      if ((!this.ready || p.fingerprint !== this.fingerprint) && !this.prepare(p)) return this.refuse();
+      if ((!this.ready || p.fingerprint !== this.fingerprint) && !this.prepare(p)) return null;
       const hash = this.o.hashes(p.algorithm) as Hash; // prepare() checked it exists
       if (p.mode === "counter") {
         const c = (this.counter as MonotonicCounter).next(); // committed before the code exists
@@ -144,10 +167,7 @@ export class Card {
     } finally {
       wipe(p.key);
     }
-    this.showing = true;
-    this.o.display.showCode(code, caption);
-    if (tell) tell(code);
-    return this.o.wipeAfterMs;
+    return { code: code, caption: caption };
   }
 
   /** Reserved for switching profiles: never makes a code, and for now does nothing. */
@@ -155,8 +175,8 @@ export class Card {
 
   /** Take the code off the screen (nothing to do when none is shown). */
   wipe(): void {
-    if (!this.showing) return;
-    this.showing = false;
+    if (!this.state.showing) return;
+    this.state.showing = false;
     this.o.display.wipe();
   }
 
@@ -167,7 +187,7 @@ export class Card {
 
   private refuse(): number {
     this.ready = false;
-    this.showing = false;
+    this.state.showing = false;
     this.o.display.showNotIssued();
     return 0;
   }

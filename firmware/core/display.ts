@@ -6,6 +6,8 @@
  *
  * Refresh policy: one update in every `fullRefreshEvery` is a full refresh
  * against ghosting, the first after boot among them; the others are partial.
+ * The count lives in `state`, which may outlive the display: main.ts builds
+ * a display per event and keeps only that object between them.
  * The panel takes seconds per refresh: a request that arrives meanwhile waits,
  * and only the latest one waits (a newer request replaces an older one), so
  * presses never build a queue and the screen ends on what was asked last.
@@ -14,6 +16,12 @@ import type { Display, Panel } from "./types";
 import type { Decode, Surface } from "./screens";
 import { checkCode, checkText, drawBlankScreen, drawCodeScreen, drawNotIssuedScreen } from "./screens";
 import { isIntIn } from "./bytes";
+
+/** What the refresh policy remembers between updates (and between displays sharing it). */
+export interface DisplayState {
+  /** Updates since the last full refresh; 0 makes the next one full. */
+  sinceFull: number;
+}
 
 export interface DisplayOptions {
   width: number;
@@ -25,6 +33,8 @@ export interface DisplayOptions {
   fullRefreshEvery: number;
   /** Base64 to a string of bytes, for the fonts: Espruino's atob. */
   decode: Decode;
+  /** Where the refresh count is kept (default: a new one, so the first update is full). */
+  state?: DisplayState;
 }
 
 // What a pending request draws. Numbers and two strings rather than a closure:
@@ -43,12 +53,12 @@ export function createDisplay(opts: DisplayOptions): Display {
     throw new Error("display needs createSurface and decode functions");
   }
   if (!opts.panel || typeof opts.panel.show !== "function") throw new Error("display needs a panel");
+  if (opts.state && !isIntIn(opts.state.sinceFull, 0, opts.fullRefreshEvery - 1)) throw new Error("display state.sinceFull must be an integer 0..fullRefreshEvery-1");
   const panel = opts.panel;
   const every = opts.fullRefreshEvery;
+  const state = opts.state || { sinceFull: 0 };
 
   let busy = false;
-  /** Updates since the last full refresh; 0 makes the next one full. */
-  let sinceFull = 0;
   let pending = NONE;
   let pendingCode = "";
   let pendingCaption = "";
@@ -60,8 +70,8 @@ export function createDisplay(opts: DisplayOptions): Display {
       if (kind === CODE) drawCodeScreen(s, opts.decode, code, caption);
       else if (kind === NOT_ISSUED) drawNotIssuedScreen(s, opts.decode);
       else drawBlankScreen(s);
-      const full = sinceFull === 0;
-      sinceFull = (sinceFull + 1) % every;
+      const full = state.sinceFull === 0;
+      state.sinceFull = (state.sinceFull + 1) % every;
       // The surface goes out of scope here; the panel holds the frame only until it is sent.
       panel.show(new Uint8Array(s.buffer), full, done);
     } catch (e) {

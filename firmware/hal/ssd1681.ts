@@ -26,6 +26,8 @@
  * against what the glass shows without the card keeping a 5 KB copy. The
  * frame must therefore stay unchanged until done(). The first update after
  * start (or after a failed one) is always full: the base RAM is unknown.
+ * Whether it is known lives in `state`, which may outlive the driver (main.ts
+ * builds one per event).
  *
  * BUSY (active high) is awaited with a one-shot falling-edge watch plus a
  * BUSY_TIMEOUT_MS timer, so a dead panel cannot hang the card: the update is
@@ -51,6 +53,14 @@ export interface Ssd1681Options {
   /** Pixels; width a multiple of 8. At most 200x200. */
   width: number;
   height: number;
+  /** Where "base RAM known" is kept (default: a new one, unknown). */
+  state?: PanelState;
+}
+
+/** What the driver remembers between updates (and between drivers sharing it). */
+export interface PanelState {
+  /** True once 0x26 holds what the glass shows. */
+  based: boolean;
 }
 
 /** Longest wait for BUSY to fall, ms: a full refresh takes about 2 s at 25 C and grows in the cold. */
@@ -78,8 +88,7 @@ export class Ssd1681 implements Panel {
   private onTimeout: (() => void) | undefined;
   private phase = 0;
   private full = true;
-  /** True once 0x26 holds what the glass shows. */
-  private based = false;
+  private readonly state: PanelState;
   private frame: Uint8Array | undefined;
   private done: (() => void) | undefined;
   private watch = 0;
@@ -96,6 +105,7 @@ export class Ssd1681 implements Panel {
     if (!(w > 0 && w <= 200 && w % 8 === 0)) throw new Error("SSD1681: width must be 8..200, a multiple of 8");
     if (!(h > 0 && h <= 200 && h % 1 === 0)) throw new Error("SSD1681: height must be 1..200");
     this.o = o;
+    this.state = o.state || { based: false };
     this.bytes = (w / 8) * h;
     const y = h - 1;
     // prettier-ignore
@@ -118,8 +128,8 @@ export class Ssd1681 implements Panel {
     if (typeof done !== "function") throw new Error("SSD1681: done must be a function");
     this.frame = frame;
     this.done = done;
-    this.full = full || !this.based;
-    this.based = false;
+    this.full = full || !this.state.based;
+    this.state.based = false;
     this.phase = 0;
     const self = this;
     this.onWake = function () {
@@ -162,7 +172,7 @@ export class Ssd1681 implements Panel {
         this.table(AT_CURSOR);
         this.command(0x26, this.frame);
         this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
-        this.based = true;
+        this.state.based = true;
         this.finish();
         return;
       }

@@ -2,11 +2,28 @@
  * firmware/ -> dist/firmware.js, the one file Espruino runs.
  *
  *   typecheck (firmware/tsconfig.json) + source gate      reject what the card cannot run
- *   esbuild bundle of firmware/main.ts, board injected    one script, ESNext
+ *   esbuild bundles of main.ts and engine.ts, board       two scripts, ESNext
+ *     injected
  *   TypeScript transpile to ES5, Espruino-safe helpers    no ES2015+ syntax left
  *     and function declarations hoisted                   Espruino does not hoist
+ *   engine's code wrapped in function INKCARD_ENGINE      see below
  *   esbuild minify (target es5), wrapped in one function  small and deterministic
  *   bundle gate (acorn, ecmaVersion 5)                     the last word on what ships
+ *
+ * Shell and engine: Espruino keeps every function object a program creates in
+ * RAM (code stays in flash; each function object, its scope and the data it
+ * holds cost variables), so firmware/main.ts is a small shell that stays
+ * loaded, and firmware/engine.ts (card, display, panel, everything core) is
+ * bundled on its own and placed, whole, inside
+ *   function INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT) { <engine>; return INKCARD_ENGINE_OUT; }
+ * which the shell calls on each event and drops afterwards: at idle none of
+ * the engine's functions exist. (The second parameter, never passed, is the
+ * engine's local result: a `var` would come before the engine's function
+ * declarations, which Espruino does not hoist.) The engine's modules are
+ * evaluated anew at each call, so module-level state there lasts one engine;
+ * what must last longer is in INKCARD_STATE, which the shell keeps. A module
+ * both entries import is in both bundles, each copy with its own state. A
+ * firmware without engine.ts (the test fixtures) is the shell alone.
  *
  * Everything runs locally and is deterministic: the same sources give the same bytes.
  */
@@ -91,27 +108,61 @@ export async function compileFirmware(firmwareDir: string, board: BoardConfig, v
     );
   }
 
+  const define = {
+    INKCARD_BOARD: JSON.stringify(board),
+    INKCARD_BOARD_JSON: JSON.stringify(JSON.stringify(board)),
+    INKCARD_VERSION: JSON.stringify(version),
+  };
+  const shell = await toEs5(entry, tsconfig, define);
+  // The engine (see the header): its own bundle, so its modules' code runs only inside the wrapper.
+  const engineEntry = join(firmwareDir, "engine.ts");
+  const engine = existsSync(engineEntry) ? await toEs5(engineEntry, tsconfig, define) : "";
+  const engineFn = engine
+    ? `function INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT) {\n${engine}\nreturn INKCARD_ENGINE_OUT;\n}\n`
+    : "";
+
+  const wrapped = `(function(){\n${helpersFor(engine + shell)}\n${engineFn}${shell}\n})();\n`;
+  const minified = await esbuild.transform(wrapped, {
+    loader: "js",
+    minify: true,
+    target: "es5",
+    charset: "ascii",
+    legalComments: "none",
+    logLevel: "silent",
+  }).catch((e: esbuild.TransformFailure) => {
+    throw new BuildError("esbuild could not minify the ES5 bundle", (e.errors ?? []).map(esbuildMessage));
+  });
+
+  const gated = gateBundle(minified.code, label);
+  if (gated.length) throw new BuildError("the built bundle has constructs Espruino cannot run", gated.map(formatViolation));
+  return minified.code;
+}
+
+/** One entry bundled by esbuild (board injected) and downlevelled to ES5, functions hoisted. */
+async function toEs5(entry: string, tsconfig: string, define: Record<string, string>): Promise<string> {
   const bundled = await esbuild.build({
     entryPoints: [entry],
     bundle: true,
     write: false,
     // CommonJS leaves require("Storage") as it is (ESM would wrap it in a shim that needs Proxy).
-    // No wrapper: the function added below scopes everything, so the minifier renames it all.
+    // No wrapper: the function added by compileFirmware scopes everything, so the minifier renames it all.
     format: "cjs",
     external: [...REQUIRE_MODULES],
     platform: "neutral",
     target: "esnext",
+    // Folds what it can, some module constants among it: each one left is a variable in RAM on the card.
+    minifySyntax: true,
     tsconfig,
     absWorkingDir: ROOT,
-    define: { INKCARD_BOARD: JSON.stringify(board), INKCARD_VERSION: JSON.stringify(version) },
+    define,
     sourcemap: false,
     legalComments: "none",
     logLevel: "silent",
   }).catch((e: esbuild.BuildFailure) => {
-    throw new BuildError("esbuild could not bundle the firmware", (e.errors ?? []).map(esbuildMessage));
+    throw new BuildError(`esbuild could not bundle ${relative(ROOT, entry)}`, (e.errors ?? []).map(esbuildMessage));
   });
   const esnext = bundled.outputFiles[0]?.text ?? "";
-  if (/\bmodule\.exports\b/.test(esnext)) throw new BuildError(`${relative(ROOT, entry)} must not export anything: it is the program`);
+  if (/\bmodule\.exports\b/.test(esnext)) throw new BuildError(`${relative(ROOT, entry)} must not export anything but types: it is a program`);
 
   const es5 = ts.transpileModule(esnext, {
     fileName: "firmware.js",
@@ -131,22 +182,7 @@ export async function compileFirmware(firmwareDir: string, board: BoardConfig, v
   if (es5.diagnostics?.length) {
     throw new BuildError("TypeScript could not downlevel the bundle to ES5", es5.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")));
   }
-
-  const wrapped = `(function(){\n${helpersFor(es5.outputText)}\n${es5.outputText}\n})();\n`;
-  const minified = await esbuild.transform(wrapped, {
-    loader: "js",
-    minify: true,
-    target: "es5",
-    charset: "ascii",
-    legalComments: "none",
-    logLevel: "silent",
-  }).catch((e: esbuild.TransformFailure) => {
-    throw new BuildError("esbuild could not minify the ES5 bundle", (e.errors ?? []).map(esbuildMessage));
-  });
-
-  const gated = gateBundle(minified.code, label);
-  if (gated.length) throw new BuildError("the built bundle has constructs Espruino cannot run", gated.map(formatViolation));
-  return minified.code;
+  return es5.outputText;
 }
 
 function esbuildMessage(m: esbuild.Message): string {

@@ -9,7 +9,7 @@
 import ts from "typescript";
 import { isAbsolute, relative, resolve } from "node:path";
 import {
-  BUILD_DEFINES, ES_GLOBALS, ESPRUINO_GLOBALS, MISSING_GLOBALS, MISSING_METHODS, MISSING_STATICS,
+  BUILD_DEFINES, ENGINE_LINKS, ES_GLOBALS, ESPRUINO_GLOBALS, MISSING_GLOBALS, MISSING_METHODS, MISSING_STATICS,
   POW_EXPONENT_MAX, POW_EXPONENT_MIN, REQUIRE_MODULES,
 } from "./globals.ts";
 import type { Violation } from "./violation.ts";
@@ -77,7 +77,7 @@ function gateFile(sf: ts.SourceFile, checker: ts.TypeChecker, opts: GateOptions,
     if (name === "arguments") return; // a function's own arguments object
     if (MISSING_GLOBALS.has(name)) return report(id, name, `${name} does not exist on Espruino`);
     if (ES_GLOBALS.has(name)) return;
-    if (ESPRUINO_GLOBALS.has(name) || BUILD_DEFINES.has(name)) {
+    if (ESPRUINO_GLOBALS.has(name) || BUILD_DEFINES.has(name) || ENGINE_LINKS.has(name)) {
       if (inCore) report(id, "global in core", `core/ reads no globals: inject what \`${name}\` provides (main.ts wires hal/ into core/)`);
       return;
     }

@@ -89,6 +89,41 @@ describe("build", function () {
     });
   });
 
+  describe("the engine (firmware/engine.ts)", () => {
+    const MAIN_CALLS = [
+      "declare function INKCARD_ENGINE(state: { n: number }): string;",
+      "const state = { n: 0 };",
+      'console.log("shell");',
+      "console.log(INKCARD_ENGINE(state), INKCARD_ENGINE(state));",
+    ].join("\n");
+
+    it("runs its whole code on each call of INKCARD_ENGINE, and only then", async () => {
+      const fw = tinyFirmware(dir, MAIN_CALLS);
+      writeFileSync(join(fw, "engine.ts"), [
+        "declare const INKCARD_STATE: { n: number };",
+        "declare let INKCARD_ENGINE_OUT: string;",
+        "function twice(n: number): number { return 2 * n; }",
+        "INKCARD_STATE.n++;",
+        'INKCARD_ENGINE_OUT = "engine " + twice(INKCARD_STATE.n);',
+      ].join("\n"));
+      const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "e.js") });
+      expect(runInNode(readFileSync(r.file, "utf8"))).to.deep.equal(["shell", "engine 2 engine 4"]);
+    });
+
+    it("must export nothing, types aside", async () => {
+      const fw = tinyFirmware(dir, MAIN_CALLS);
+      writeFileSync(join(fw, "engine.ts"), "declare let INKCARD_ENGINE_OUT: string;\nexport const x = 1;\nINKCARD_ENGINE_OUT = String(x);\n");
+      const e = await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "x.js") }));
+      expect(e.message).to.match(/engine\.ts must not export anything but types/);
+    });
+
+    it("a shell that calls it without engine.ts is rejected by the bundle gate", async () => {
+      const fw = tinyFirmware(dir, MAIN_CALLS);
+      const e = await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "n.js") }));
+      expect(e.message).to.match(/unknown global: `INKCARD_ENGINE`/);
+    });
+  });
+
   describe("a broken firmware fails with file:line:column", () => {
     it("a type error", async () => {
       const fw = tinyFirmware(dir, 'const n: number = "one";\nconsole.log(n);\n');

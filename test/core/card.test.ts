@@ -159,6 +159,27 @@ describe("card", () => {
     expect(r.display.shown.map((s) => s.kind)).to.deep.equal(["wipe", "code", "wipe"]);
   });
 
+  it("a new card sharing the state wipes the code the last one showed, and goes on counting", () => {
+    const state = { showing: false };
+    const r = rig(undefined, { state });
+    const p = testProfile();
+    provision(r.storage, p);
+    r.card.boot();
+    r.card.press();
+    expect(state.showing).to.equal(true);
+    // main.ts builds a card per event, over the same flash and panel
+    const another = (shared: { showing: boolean }) =>
+      new Card({ store: r.store, hashes: boardHashes(), clock: () => r.now.t, display: r.display, profileFile: PROFILE_FILE, counterPrefix: COUNTER_PREFIX, wipeAfterMs: WIPE_MS, state: shared });
+    const next = another(state);
+    next.wipe();
+    next.wipe();
+    next.press();
+    expect(r.display.shown.map((s) => s.kind)).to.deep.equal(["wipe", "code", "wipe", "code"]);
+    expect(r.display.codes().map((c) => c.code)).to.deep.equal([hotpRef(p, p.startCounter), hotpRef(p, p.startCounter + 1)]);
+    another({ showing: false }).wipe(); // a card with a state of its own has nothing to wipe
+    expect(r.display.shown).to.have.length(4);
+  });
+
   it("shows 'not issued' when the profile is damaged after boot", () => {
     const r = rig();
     const bytes = provision(r.storage, testProfile());

@@ -125,6 +125,25 @@ describe("SSD1681 driver on the controller model", () => {
     expectClean(h, log);
   });
 
+  it("a new driver sharing the state knows the base image (main.ts builds one per event)", () => {
+    const { h, show, log } = rig();
+    const state = { based: false };
+    const first = h.call(() => new Ssd1681({ spi: h.spi, ...PINS, width: W, height: H, state }));
+    h.call(() => first.show(randomFrame(), true, () => {}));
+    h.advance(5000);
+    expect(state.based).to.equal(true);
+    const frame = randomFrame();
+    const second = h.call(() => new Ssd1681({ spi: h.spi, ...PINS, width: W, height: H, state }));
+    h.call(() => second.show(frame, false, () => {}));
+    h.advance(5000);
+    expect(h.model.refreshes).to.deep.equal({ full: 1, partial: 1 });
+    expect(Buffer.from(h.model.display).equals(Buffer.from(frame))).to.equal(true);
+    show(randomFrame(), false); // a driver with a state of its own knows nothing: full
+    h.advance(5000);
+    expect(h.model.refreshes).to.deep.equal({ full: 2, partial: 1 });
+    expectClean(h, log);
+  });
+
   it(`a panel whose BUSY never falls: done() after the ${BUSY_TIMEOUT_MS} ms timeout, nothing left running`, () => {
     const { h, panel, show, log } = rig();
     h.stuckBusy = true;

@@ -76,6 +76,20 @@ describe("display (firmware/core/display.ts)", () => {
     });
   }
 
+  it("keeps the refresh count in a shared state, so a new display goes on where the last stopped", () => {
+    const state = { sinceFull: 0 };
+    const fulls: boolean[] = [];
+    for (let i = 0; i < 7; i++) {
+      const { panel, display } = setup(3, { state }); // a display per update, as main.ts makes an engine per event
+      display.showCode("123", CAPTION);
+      panel.finish();
+      fulls.push(panel.shows[0].full);
+    }
+    expect(fulls).to.deep.equal([true, false, false, true, false, false, true]);
+    expect(state.sinceFull).to.equal(1);
+    expect(() => setup(3, { state: { sinceFull: 3 } })).to.throw("sinceFull");
+  });
+
   it("while the panel is busy keeps only the latest request, and sends it when done", () => {
     const { panel, display, surfaces } = setup(10);
     display.showCode("111111", CAPTION);

@@ -1,0 +1,102 @@
+/**
+ * The engine: everything an event needs (board settings, card, display,
+ * panel driver, hashes), built from nothing each time main.ts (the shell)
+ * opens it and dropped by the shell once the panel sleeps again.
+ *
+ * Why: Espruino keeps every function object, class and closure of a loaded
+ * program in RAM for good (about 5 variables per function, plus each scope
+ * and the data they hold), while the function's code stays in flash. The
+ * build (host-tools/build/build.ts) places this module's code inside one
+ * function, INKCARD_ENGINE(state), that main.ts calls; so at idle none of
+ * the functions below exist, and a press builds them, uses them and lets
+ * them go. What must outlive one engine lives in the shell's EngineState.
+ *
+ * This file is the body of that function, not an ordinary module: it reads
+ * the function's parameter INKCARD_STATE and hands the engine back in
+ * INKCARD_ENGINE_OUT, which the function returns. It exports nothing (an
+ * export would make esbuild emit module.exports): its types are in engine-api.ts.
+ */
+import type { BoardConfig } from "./board-config";
+import { FIRMWARE_VERSION, readBoard } from "./board";
+import { bytesToHex } from "./core/bytes";
+import { Card } from "./core/card";
+import { createDisplay } from "./core/display";
+import { lockName } from "./core/profile";
+import { clock } from "./hal/clock";
+import { boardHashes } from "./hal/crypto";
+import { Ssd1681 } from "./hal/ssd1681";
+import { flashStore } from "./hal/storage";
+import type { Engine, EngineState } from "./engine-api";
+
+/** The wrapper's parameter. */
+declare const INKCARD_STATE: EngineState;
+/** What the wrapper returns. */
+declare let INKCARD_ENGINE_OUT: Engine;
+
+const state = INKCARD_STATE;
+/** Set by make(); module-level so that the functions below do not keep make()'s scope, and the board with it. */
+let driver: Ssd1681 | undefined;
+let card: Card | undefined;
+let boardName = "";
+let lockFile = "";
+
+/** The driver's show(), telling the shell when the panel is asleep with nothing left to send. */
+function show(frame: Uint8Array, full: boolean, done: () => void): void {
+  (driver as Ssd1681).show(frame, full, function () {
+    state.updating = false;
+    done(); // may start the update that waited
+    if (!state.updating) state.idle();
+  });
+  state.updating = true; // after show(): one that threw started nothing
+}
+
+function createSurface(width: number, height: number): Graphics {
+  return Graphics.createArrayBuffer(width, height, 1, { msb: true });
+}
+
+function profileHex(): string {
+  const d = (card as Card).digest();
+  return d ? bytesToHex(d) : "";
+}
+
+function identify(): object {
+  return {
+    fw: FIRMWARE_VERSION,
+    board: boardName,
+    serial: getSerial(),
+    profile: profileHex(),
+    staged: (card as Card).staged(),
+    locked: flashStore.read(lockFile) !== undefined,
+  };
+}
+
+/** Everything from the board settings; what is not handed on is garbage when this returns. */
+function make(board: BoardConfig): Engine {
+  const p = board.panel;
+  const spi = new SPI();
+  spi.setup({ sck: p.spi.sck, mosi: p.spi.mosi, baud: p.spi.baud, mode: 0, order: "msb" });
+  driver = new Ssd1681({ spi: spi, cs: p.cs, dc: p.dc, rst: p.rst, busy: p.busy, width: p.width, height: p.height, state: state });
+  card = new Card({
+    store: flashStore,
+    hashes: boardHashes(board.hashes),
+    clock: clock,
+    display: createDisplay({
+      width: p.width,
+      height: p.height,
+      createSurface: createSurface,
+      panel: { show: show },
+      fullRefreshEvery: p.fullRefreshEvery,
+      decode: atob,
+      state: state,
+    }),
+    profileFile: board.storage.profile,
+    counterPrefix: board.storage.counter,
+    wipeAfterMs: p.wipeAfterMs,
+    state: state,
+  });
+  boardName = board.board;
+  lockFile = lockName(board.storage.profile);
+  return { card: card, button: board.button, lockFile: lockFile, identify: identify, profileHex: profileHex };
+}
+
+INKCARD_ENGINE_OUT = make(readBoard());
