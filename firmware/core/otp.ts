@@ -17,6 +17,14 @@ export const MAX_DIGITS = 10;
 export const MIN_KEY_BYTES = 16;
 
 /**
+ * 10^0..10^9 as literals: Math.pow is inexact on Espruino. 10^10 is not
+ * needed: a 10-digit code is the 31-bit value itself (< 2^31 < 10^10).
+ * The table lives in the engine (firmware/engine.ts), so it costs RAM only
+ * while a press is handled, not at idle.
+ */
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/**
  * The 8-byte counter block, allocated once. Sharing it is safe because all of
  * this is synchronous: hotpWords writes it and hmac() has consumed it before
  * hotpWords returns, and a Hash never calls back into the code engine.
@@ -41,20 +49,9 @@ export function hotpWords(hash: Hash, key: Uint8Array, counterHi: number, counte
   // 4 bytes; dropping their top bit gives a non-negative 31-bit number.
   const o = h[h.length - 1] & 15;
   const bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
-  let s = String(digits < MAX_DIGITS ? bin % pow10(digits) : bin);
+  let s = String(digits < MAX_DIGITS ? bin % POW10[digits] : bin);
   while (s.length < digits) s = "0" + s;
   return s;
-}
-
-/**
- * 10^n for n = 0..9 by multiplication, exact in doubles: Math.pow is inexact
- * on Espruino, and a table would sit in RAM for the card's life. 10^10 is not
- * needed: a 10-digit code is the 31-bit value itself (< 2^31 < 10^10).
- */
-function pow10(n: number): number {
-  let p = 1;
-  while (n-- > 0) p *= 10;
-  return p;
 }
 
 /** HOTP for counter, a non-negative safe integer (0..2^53-1). */
