@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
@@ -49,8 +49,8 @@ export interface SimAddresses {
   web: string;
   api: string;
   issuer: string;
-  /** Path of the console's pseudo-terminal. */
-  console: string;
+  /** Path of the console's pseudo-terminal; null when socat is not installed. */
+  console: string | null;
   /** The same console on loopback TCP. */
   consoleTcp: string;
   /** An issuer API token made for this run. */
@@ -103,7 +103,10 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
     card.settle();
     cleanups.push(() => board.cutPower());
 
-    const con = await serveConsole(board.console, { pty: true, port: o.consolePort ?? 0 });
+    // The pseudo-terminal needs Debian's socat; without it the console is served on TCP only.
+    const pty = onPath("socat");
+    const con = await serveConsole(board.console, { pty, port: o.consolePort ?? 0 });
+    if (!pty) log(`the console is on ${con.url} only: install Debian's socat (scripts/setup.sh) for a pseudo-terminal`);
     cleanups.push(() => con.close());
 
     // A development issuer: its own master key in a 0600 file next to its database.
@@ -157,7 +160,7 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
         web: web.url,
         api: `${web.url}api`,
         issuer: issuer.url,
-        console: con.ptyPath!,
+        console: con.ptyPath ?? null,
         consoleTcp: con.url,
         token,
         ...(cardId ? { card: cardId } : {}),
@@ -196,4 +199,9 @@ async function keptDemoCard(dir: string, kept: boolean, issuer: string, token: s
     if (e instanceof IssuerHttpError && e.status === 404) return undefined;
     throw e;
   }
+}
+
+/** True when an executable of that name is on PATH. */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, name)));
 }

@@ -147,8 +147,9 @@ describe("inkcard sim --headless --json (child process)", function () {
 
       // Both consoles reach the card's REPL.
       expect(await askTcp(a.consoleTcp, "print('tcp'+(6*7))", /tcp42/)).to.match(/tcp42/);
-      expect(readlinkSync(a.console)).to.match(/^\/dev\/pts\/\d+$/);
-      expect(await askPty(a.console, "print('pty'+(6*7))", /pty42/)).to.match(/pty42/);
+      expect(a.console, "a pseudo-terminal: the tests run with socat installed").to.be.a("string");
+      expect(readlinkSync(a.console!)).to.match(/^\/dev\/pts\/\d+$/);
+      expect(await askPty(a.console!, "print('pty'+(6*7))", /pty42/)).to.match(/pty42/);
 
       // A press through the API shows a code the issuer's own API accepts.
       const code = await pressForCode(a.web);
@@ -163,8 +164,8 @@ describe("inkcard sim --headless --json (child process)", function () {
       const code = await sim.stop();
       expect(code).to.equal(0);
     }
-    expect(existsSync(a.console), "the pseudo-terminal is gone").to.equal(false);
-    expect(socatFor(a.console), "no socat left").to.deep.equal([]);
+    expect(existsSync(a.console!), "the pseudo-terminal is gone").to.equal(false);
+    expect(socatFor(a.console!), "no socat left").to.deep.equal([]);
   });
 
   it("--state DIR: the card, its counter and its issuer record survive a restart", async () => {
