@@ -75,7 +75,7 @@ export function register(program: Command): void {
         `inkcard simulator${flags.blank ? " (blank board)" : ""}`,
         `  page     ${a.web}`,
         `  API      ${a.api}   (docs/simulator.md)`,
-        `  console  ${a.console}   ${a.consoleTcp}`,
+        `  console  ${a.console ?? "(no pseudo-terminal: install socat)"}   ${a.consoleTcp}`,
         `  issuer   ${a.issuer}   (token: run with --json)`,
         ...(sim.demo ? [`  card     ${sim.demo.pan}   ${sim.demo.mode} mode, ${sim.demo.digits} digits, id ${sim.demo.id}`] : []),
         "Ctrl-C stops it.",
