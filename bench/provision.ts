@@ -10,7 +10,7 @@
  * they would a USB adapter. Bytes are counted at the proxy, both directions.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,7 @@ import { Board } from "../sim/board/board.ts";
 import type { Repl } from "../sim/console/repl.ts";
 import { serveConsole } from "../sim/console/server.ts";
 import { BoardCard } from "../sim/server/card.ts";
+import { VERSION } from "../host-tools/lib/version.ts";
 
 interface Wire {
   toCard: number;
@@ -90,7 +91,6 @@ export interface Measure {
 /** Flash and provision `cards` blank boards through a link paced at baud (0: unpaced); per-card averages. */
 export async function measure(baud: number, cards: number): Promise<Measure> {
   const config = await loadBoardConfig();
-  const firmware = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
   const dir = mkdtempSync(join(tmpdir(), "inkcard-bench-"));
   const issuer = await startIssuer({ db: join(dir, "issuer.sqlite"), port: 0, masterKey: new Uint8Array(32).fill(9), logLevel: "silent" });
   const token = await issuer.createToken("bench");
@@ -108,7 +108,7 @@ export async function measure(baud: number, cards: number): Promise<Measure> {
         for (const step of ["flash", "provision"] as const) {
           const before = { ...proxy.wire };
           const t0 = performance.now();
-          if (step === "flash") await flashCard({ port: path, baud: baud || 115200, firmware, log: () => {} });
+          if (step === "flash") await flashCard({ port: path, baud: baud || 115200, firmware: VERSION, log: () => {} });
           else await issueCard({ port: path, baud: baud || 115200, issuer: issuer.url, token, profileFile: config.storage.profile, request: { mode: "counter" } });
           sum[step].seconds += (performance.now() - t0) / 1000;
           sum[step].toCard += proxy.wire.toCard - before.toCard;

@@ -1,7 +1,6 @@
 import { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { VERSION } from "./lib/version.ts";
 
-const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 
 /**
  * Each command lives in its own module and registers itself; heavy imports
@@ -9,7 +8,7 @@ const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url),
  */
 const program = new Command("inkcard")
   .description("Firmware and tools for the inkcard e-ink payment card")
-  .version(pkg.version)
+  .version(VERSION)
   .showHelpAfterError();
 
 const modules = [

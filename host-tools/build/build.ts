@@ -42,6 +42,7 @@ import { helpersFor } from "./helpers.ts";
 import { hoistFunctionDeclarations } from "./hoist.ts";
 import { firmwareProgram, typeErrors } from "./typecheck.ts";
 import { byPosition, formatViolation } from "./violation.ts";
+import { VERSION } from "../lib/version.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const FIRMWARE_DIR = join(ROOT, "firmware");
@@ -78,9 +79,7 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildResul
   const file = resolve(opts.outFile ?? DIST_FILE);
   const budget = opts.budgetBytes ?? BUDGET_BYTES;
   const board = await loadBoardConfig(opts.config);
-  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
-
-  const code = await compileFirmware(firmwareDir, board, version, relative(ROOT, file));
+  const code = await compileFirmware(firmwareDir, board, VERSION, relative(ROOT, file));
   const bytes = Buffer.byteLength(code);
   if (bytes > budget) {
     throw new BuildError(`${relative(ROOT, file)} would be ${bytes} bytes: over the budget of ${budget} bytes by ${bytes - budget}`);

@@ -1,5 +1,6 @@
 /** `inkcard flash [--port PORT|tcp://host:port] [--baud N]`: upload dist/firmware.js as the card's boot code, then verify it. */
 import { InvalidArgumentError, type Command } from "commander";
+import { VERSION } from "../lib/version.ts";
 
 interface FlashFlags {
   port?: string;
@@ -24,17 +25,15 @@ export function register(program: Command): void {
       const out = { json: Boolean(f.json), verbose: Boolean(f.verbose) };
       const log = progress(out, "flash");
       await runTool("flash", out, async () => {
-        const { readFileSync } = await import("node:fs");
         const { loadBoardConfig } = await import("../config.ts");
         const { flashCard } = await import("./flash.ts");
         const board = await loadBoardConfig();
-        const firmware = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
         const bar = await uploadBar(out.json);
         try {
           return await flashCard({
             port: f.port ?? board.serial.port,
             baud: f.baud ?? board.serial.baud,
-            firmware,
+            firmware: VERSION,
             log,
             progress: bar.update,
             toolLog: f.verbose ? (l) => log(`espruino: ${l}`) : undefined,

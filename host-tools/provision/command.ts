@@ -3,6 +3,7 @@
  * issue cards over their serial console (docs/provisioning.md).
  */
 import { InvalidArgumentError, type Command } from "commander";
+import { VERSION } from "../lib/version.ts";
 
 interface ProvisionFlags {
   port?: string;
@@ -67,7 +68,6 @@ export function register(program: Command): void {
 }
 
 async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: string) => void) {
-  const { readFileSync } = await import("node:fs");
   const { loadBoardConfig } = await import("../config.ts");
   const { ToolError } = await import("./errors.ts");
   const { IssuanceClient } = await import("./issuer.ts");
@@ -78,7 +78,6 @@ async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: str
   const { provisionBatch } = await import("./batch.ts");
 
   const board = await loadBoardConfig();
-  const firmware = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
   const token = f.token ?? process.env[TOKEN_ENV] ?? "";
   if (!f.issuer) throw new ToolError("no issuer given", "pass --issuer http://host:port");
   if (f.card && !f.force) throw new ToolError("--card is for reissuing a locked card", "add --force, or leave --card out");
@@ -87,7 +86,7 @@ async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: str
   const baud = f.baud ?? board.serial.baud;
   const common = {
     issuer: new IssuanceClient(f.issuer, token),
-    firmware,
+    firmware: VERSION,
     profileFile: board.storage.profile,
     request: { mode: f.mode, digits: f.digits, algorithm: f.algorithm, step: f.step },
     force: Boolean(f.force),

@@ -5,12 +5,12 @@
  *   const { cardId } = await issueCard({ port: "tcp://127.0.0.1:N", issuer, token,
  *     profileFile: config.storage.profile, request: { mode: "counter", digits: 3 }, lock: false });
  */
-import { readFileSync } from "node:fs";
 import { CardConsole } from "./card-console.ts";
 import { IssuanceClient, type CardRequest } from "./issuer.ts";
 import { Journal } from "./journal.ts";
 import { Link } from "./link.ts";
 import { provisionCard, type Provisioned } from "./provision.ts";
+import { VERSION } from "../lib/version.ts";
 
 export { ToolError } from "./errors.ts";
 export type { CardRequest } from "./issuer.ts";
@@ -36,13 +36,12 @@ export interface IssueCardOptions {
 }
 
 export async function issueCard(o: IssueCardOptions): Promise<Provisioned> {
-  const firmware = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
   const link = await Link.open({ port: o.port, baud: o.baud ?? 9600 });
   try {
     return await provisionCard({
       con: new CardConsole(link),
       issuer: new IssuanceClient(o.issuer, o.token),
-      firmware,
+      firmware: VERSION,
       profileFile: o.profileFile,
       request: o.request,
       force: o.force ?? false,

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { runInNewContext } from "node:vm";
 import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, ensureFirmwareBuilt, type BuildResult } from "../../host-tools/build/build.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
+import { VERSION } from "../../host-tools/lib/version.ts";
 
 const FIXTURE = join(ROOT, "test/fixtures/gate/accept");
 const MAIN = join(ROOT, "firmware/main.ts");
-const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 const failure = (p: Promise<unknown>) => p.then(() => { throw new Error("expected the build to fail"); }, (e: Error) => e);
 
 /** A one-file firmware in a temporary directory, with the real firmware's compiler options and globals. */

@@ -6,7 +6,7 @@
  * issuing any chip twice.
  */
 import { expect } from "chai";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { provisionBatch } from "../../host-tools/provision/batch.ts";
@@ -15,8 +15,8 @@ import { IssuanceClient } from "../../host-tools/provision/issuer.ts";
 import { Journal } from "../../host-tools/provision/journal.ts";
 import type { Board } from "../../sim/board/board.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
+import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
-const FIRMWARE = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 describe("batch provisioning", function () {
   this.timeout(120_000);

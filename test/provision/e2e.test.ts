@@ -17,8 +17,8 @@ import { Journal } from "../../host-tools/provision/journal.ts";
 import { Link } from "../../host-tools/provision/link.ts";
 import { provisionCard } from "../../host-tools/provision/provision.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
+import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
-const FIRMWARE = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 describe("issuance end to end on a simulated card (pseudo-terminal, espruino and serialport packages)", function () {
   this.timeout(60_000);

@@ -19,9 +19,9 @@ import { Link } from "../../host-tools/provision/link.ts";
 import { provisionCard } from "../../host-tools/provision/provision.ts";
 import type { Board } from "../../sim/board/board.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
+import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
 const CLI = new URL("../../bin/inkcard.js", import.meta.url).pathname;
-const FIRMWARE = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 function exportCards(b: Bench, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -11,7 +11,7 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "../../firmware/core/bytes.ts";
@@ -25,8 +25,8 @@ import { Link } from "../../host-tools/provision/link.ts";
 import { provisionCard, type Provisioned } from "../../host-tools/provision/provision.ts";
 import type { Board } from "../../sim/board/board.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
+import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
-const FIRMWARE = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 const sha256 = nodeHash("SHA256");
 
 type Fault =
