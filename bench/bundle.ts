@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { BUDGET_BYTES, ensureFirmwareBuilt } from "../host-tools/build/build.ts";
+import { BUDGET_BYTES } from "../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../host-tools/build/ensure.ts";
 
 export interface BundleMeasure {
   bytes: number;

@@ -33,7 +33,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ensureFirmwareBuilt } from "../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../host-tools/config.ts";
 import { nodeHash } from "../host-tools/lib/hash.ts";
 import { encodeProfile } from "../firmware/core/profile.ts";

@@ -28,13 +28,12 @@
  * Everything runs locally and is deterministic: the same sources give the same bytes.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import ts from "typescript";
 import type { BoardConfig } from "../../firmware/board-config.ts";
-import { DEFAULT_CONFIG, loadBoardConfig } from "../config.ts";
+import { loadBoardConfig } from "../config.ts";
 import { gateBundle } from "./bundle-gate.ts";
 import { gateProgram } from "./gate.ts";
 import { REQUIRE_MODULES } from "./globals.ts";
@@ -43,10 +42,9 @@ import { hoistFunctionDeclarations } from "./hoist.ts";
 import { firmwareProgram, typeErrors } from "./typecheck.ts";
 import { byPosition, formatViolation } from "./violation.ts";
 import { VERSION } from "../lib/version.ts";
+import { DIST_FILE, FIRMWARE_DIR, ROOT } from "./paths.ts";
 
-export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const FIRMWARE_DIR = join(ROOT, "firmware");
-export const DIST_FILE = join(ROOT, "dist", "firmware.js");
+export { DIST_FILE, FIRMWARE_DIR, ROOT } from "./paths.ts";
 /** Everything issue 2 adds must fit in 24 KB. */
 export const BUDGET_BYTES = 24 * 1024;
 
@@ -186,31 +184,4 @@ async function toEs5(entry: string, tsconfig: string, define: Record<string, str
 
 function esbuildMessage(m: esbuild.Message): string {
   return m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text;
-}
-
-/** Files whose change makes dist/firmware.js stale. */
-function buildInputs(): string[] {
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  return [...walk(FIRMWARE_DIR), ...walk(join(ROOT, "host-tools", "build")), join(ROOT, "host-tools", "config.ts"), DEFAULT_CONFIG, join(ROOT, "package.json")];
-}
-
-/**
- * Build dist/firmware.js when it is missing or older than any input (firmware/,
- * espruino.config.js, package.json, the build itself). The simulator and the flash
- * tool call this, so they always run what the sources say.
- */
-export async function ensureFirmwareBuilt(log?: (line: string) => void): Promise<BuildResult & { built: boolean }> {
-  let builtAt = -1;
-  try {
-    builtAt = statSync(DIST_FILE).mtimeMs;
-  } catch { /* missing: build */ }
-  const newest = Math.max(...buildInputs().map((f) => statSync(f).mtimeMs));
-  if (builtAt >= newest) {
-    const code = readFileSync(DIST_FILE);
-    return { file: DIST_FILE, bytes: code.length, sha256: createHash("sha256").update(code).digest("hex"), built: false };
-  }
-  const result = await buildFirmware();
-  log?.(`built ${relative(process.cwd(), result.file)}: ${result.bytes} bytes`);
-  return { ...result, built: true };
 }

@@ -11,7 +11,7 @@
  *      and that the firmware answers with the version just flashed
  */
 import { readFileSync } from "node:fs";
-import { ensureFirmwareBuilt } from "../build/build.ts";
+import { ensureFirmwareBuilt } from "../build/ensure.ts";
 import { CardConsole } from "../provision/card-console.ts";
 import { cardError, ToolError } from "../provision/errors.ts";
 import { Link } from "../provision/link.ts";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { IssuerClient, IssuerHttpError, loadMasterKey, startIssuer, type CardView, type RunningIssuer } from "../../host-tools/issuer/index.ts";
 import { Board } from "../board/board.ts";

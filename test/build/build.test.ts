@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runInNewContext } from "node:vm";
-import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, ensureFirmwareBuilt, type BuildResult } from "../../host-tools/build/build.ts";
+import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, type BuildResult } from "../../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { VERSION } from "../../host-tools/lib/version.ts";
 

@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { flashCard } from "../../host-tools/flash/flash.ts";
 import { CardConsole } from "../../host-tools/provision/card-console.ts";
 import { issueCard } from "../../host-tools/provision/index.ts";

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SerialPort } from "serialport";
-import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import type { Board } from "../../sim/board/board.ts";
 import { bench, type Bench } from "./rig.ts";
 

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BoardConfig } from "../../firmware/board-config.ts";
-import { ensureFirmwareBuilt } from "../../host-tools/build/build.ts";
+import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { IssuerClient, startIssuer, type RunningIssuer } from "../../host-tools/issuer/index.ts";
 import { Board } from "../../sim/board/board.ts";
