@@ -17,14 +17,6 @@ export const MAX_DIGITS = 10;
 export const MIN_KEY_BYTES = 16;
 
 /**
- * 10^0..10^9 as literals: Math.pow is inexact on Espruino. 10^10 is not
- * needed: a 10-digit code is the 31-bit value itself (< 2^31 < 10^10).
- * The table lives in the engine (firmware/engine.ts), so it costs RAM only
- * while a press is handled, not at idle.
- */
-const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
-
-/**
  * The 8-byte counter block, allocated once. Sharing it is safe because all of
  * this is synchronous: hotpWords writes it and hmac() has consumed it before
  * hotpWords returns, and a Hash never calls back into the code engine.
@@ -48,9 +40,16 @@ export function hotpWords(hash: Hash, key: Uint8Array, counterHi: number, counte
   // Dynamic truncation (RFC 4226 5.3): the low nibble of the last byte picks
   // 4 bytes; dropping their top bit gives a non-negative 31-bit number.
   const o = h[h.length - 1] & 15;
-  const bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
-  let s = String(digits < MAX_DIGITS ? bin % POW10[digits] : bin);
-  while (s.length < digits) s = "0" + s;
+  let bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  // The code, bin mod 10^digits zero-padded, is bin's last `digits` decimal
+  // digits (all of them, padded, for 10: bin < 2^31 < 10^10). Taken one by
+  // one: no powers of ten (Math.pow is inexact on Espruino), and faster in
+  // V8 than String() and padding (bench/hotp.ts).
+  let s = "";
+  for (let i = 0; i < digits; i++) {
+    s = String.fromCharCode(48 + (bin % 10)) + s;
+    bin = (bin / 10) | 0;
+  }
   return s;
 }
 

@@ -12,6 +12,11 @@
  *
  * SHA-1 only: it is HOTP's algorithm and the cards' default. Other hashes
  * get fastHash unchanged.
+ *
+ * Each digest is a new array, though handing back one shared array would
+ * save an allocation: callers keep or wipe what they get (HKDF wipes each
+ * block it has used), and a shared one would change under them.
+ * Run bench/hotp.ts after any change here.
  */
 import type { Hash, HashName } from "../../firmware/core/types.ts";
 import { fastHash } from "./fast-hash.ts";
@@ -49,45 +54,59 @@ class Sha1HmacHash implements Hash {
       this.ipad[i] = (i < k.length ? k[i] : 0) ^ 0x36;
       this.opad[i] = this.ipad[i] ^ 0x6a;
     }
-    this.ipadState.set(IV);
-    compress(this.ipadState, this.ipad);
-    this.opadState.set(IV);
-    compress(this.opadState, this.opad);
+    for (let t = 0; t < 16; t++) W[t] = word(this.ipad, 4 * t);
+    compress(IV, this.ipadState);
+    for (let t = 0; t < 16; t++) W[t] = word(this.opad, 4 * t);
+    compress(IV, this.opadState);
   }
 
   digest(data: Uint8Array): Uint8Array {
     const tail = data.length - BLOCK;
     if (tail >= 0 && tail <= MAX_TAIL) {
-      if (startsWith(data, this.ipad)) return finish(this.ipadState, data, tail);
-      if (startsWith(data, this.opad)) return finish(this.opadState, data, tail);
+      // The pads differ in every byte (by 0x6a), so the first byte picks the one to compare.
+      if (data[0] === this.ipad[0]) {
+        if (startsWith(data, this.ipad)) return finish(this.ipadState, data, tail);
+      } else if (startsWith(data, this.opad)) {
+        return finish(this.opadState, data, tail);
+      }
     }
     return fastHash("SHA1").digest(data);
   }
 }
 
+/** data[0..64) === block, four bytes a step (faster in V8 than one). */
 function startsWith(data: Uint8Array, block: Uint8Array): boolean {
-  for (let i = 0; i < BLOCK; i++) if (data[i] !== block[i]) return false;
-  return true;
+  let x = 0;
+  for (let i = 0; i < BLOCK; i += 4) {
+    x |= (data[i] ^ block[i]) | (data[i + 1] ^ block[i + 1]) | (data[i + 2] ^ block[i + 2]) | (data[i + 3] ^ block[i + 3]);
+  }
+  return x === 0;
 }
 
 const IV = Int32Array.of(0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0);
 /** Scratch, safe to share: all of this is synchronous. */
-const state = new Int32Array(5);
-const last = new Uint8Array(BLOCK);
 const W = new Int32Array(80);
+const state = new Int32Array(5);
 
-/** SHA-1 of (the block behind `from`) || data[64 .. 64 + tail): the final block is padded here. */
+/** The big-endian word at b[i..i+4). */
+function word(b: Uint8Array, i: number): number {
+  return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3];
+}
+
+/**
+ * SHA-1 of (the block behind `from`) || data[64 .. 64 + tail): the final
+ * block, the tail with its padding and bit length, goes straight into W.
+ */
 function finish(from: Int32Array, data: Uint8Array, tail: number): Uint8Array {
-  state.set(from);
-  for (let i = 0; i < tail; i++) last[i] = data[BLOCK + i];
-  last[tail] = 0x80;
-  last.fill(0, tail + 1, 60);
-  const bits = (BLOCK + tail) * 8; // < 2^32
-  last[60] = bits >>> 24;
-  last[61] = bits >>> 16;
-  last[62] = bits >>> 8;
-  last[63] = bits;
-  compress(state, last);
+  let t = 0;
+  for (let i = BLOCK; t < tail >> 2; t++, i += 4) W[t] = word(data, i);
+  // The last 0..3 bytes, then the 0x80 that ends the message.
+  let w = 0x80 << (24 - 8 * (tail & 3));
+  for (let i = BLOCK + 4 * t, k = 24; i < BLOCK + tail; i++, k -= 8) w |= data[i] << k;
+  W[t++] = w;
+  while (t < 15) W[t++] = 0;
+  W[15] = (BLOCK + tail) * 8; // the length in bits, < 2^32; W[14], its high word, is 0
+  compress(from, state);
   const out = new Uint8Array(20);
   for (let i = 0; i < 5; i++) {
     const v = state[i];
@@ -99,33 +118,45 @@ function finish(from: Int32Array, data: Uint8Array, tail: number): Uint8Array {
   return out;
 }
 
-/** The SHA-1 compression function (FIPS 180-4, 6.1.2) on one 64-byte block. */
-function compress(s: Int32Array, b: Uint8Array): void {
-  for (let t = 0; t < 16; t++) {
-    const i = 4 * t;
-    W[t] = (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3];
+/**
+ * The SHA-1 compression function (FIPS 180-4, 6.1.2): `into` = `from` after
+ * the block in W[0..15]. One loop per round function, so no round branches;
+ * the message schedule W[16..79] is extended as the rounds reach it.
+ */
+function compress(from: Int32Array, into: Int32Array): void {
+  const w = W;
+  let a = from[0], b = from[1], c = from[2], d = from[3], e = from[4], t = 0, x = 0;
+  for (; t < 16; t++) {
+    x = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[t]) | 0;
+    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = x;
   }
-  for (let t = 16; t < 80; t++) {
-    const x = W[t - 3] ^ W[t - 8] ^ W[t - 14] ^ W[t - 16];
-    W[t] = (x << 1) | (x >>> 31);
+  for (; t < 20; t++) {
+    x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+    w[t] = x = (x << 1) | (x >>> 31);
+    x = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + x) | 0;
+    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = x;
   }
-  let a = s[0], bb = s[1], c = s[2], d = s[3], e = s[4];
-  for (let t = 0; t < 80; t++) {
-    let f: number, k: number;
-    if (t < 20) (f = (bb & c) | (~bb & d)), (k = 0x5a827999);
-    else if (t < 40) (f = bb ^ c ^ d), (k = 0x6ed9eba1);
-    else if (t < 60) (f = (bb & c) | (bb & d) | (c & d)), (k = 0x8f1bbcdc | 0);
-    else (f = bb ^ c ^ d), (k = 0xca62c1d6 | 0);
-    const tmp = (((a << 5) | (a >>> 27)) + f + e + k + W[t]) | 0;
-    e = d;
-    d = c;
-    c = (bb << 30) | (bb >>> 2);
-    bb = a;
-    a = tmp;
+  for (; t < 40; t++) {
+    x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+    w[t] = x = (x << 1) | (x >>> 31);
+    x = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + x) | 0;
+    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = x;
   }
-  s[0] = (s[0] + a) | 0;
-  s[1] = (s[1] + bb) | 0;
-  s[2] = (s[2] + c) | 0;
-  s[3] = (s[3] + d) | 0;
-  s[4] = (s[4] + e) | 0;
+  for (; t < 60; t++) {
+    x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+    w[t] = x = (x << 1) | (x >>> 31);
+    x = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + (0x8f1bbcdc | 0) + x) | 0;
+    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = x;
+  }
+  for (; t < 80; t++) {
+    x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+    w[t] = x = (x << 1) | (x >>> 31);
+    x = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + (0xca62c1d6 | 0) + x) | 0;
+    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = x;
+  }
+  into[0] = (from[0] + a) | 0;
+  into[1] = (from[1] + b) | 0;
+  into[2] = (from[2] + c) | 0;
+  into[3] = (from[3] + d) | 0;
+  into[4] = (from[4] + e) | 0;
 }

@@ -1,5 +1,6 @@
 /** HMAC against RFC 2202 (SHA-1) and RFC 4231 (SHA-256, SHA-512), every test case. */
 import { expect } from "chai";
+import { createHmac, randomBytes } from "node:crypto";
 import { hmac } from "../../firmware/core/hmac.ts";
 import type { Hash } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
@@ -8,6 +9,9 @@ const txt = (s: string) => new Uint8Array(Buffer.from(s, "ascii"));
 const rep = (b: number, n: number) => new Uint8Array(n).fill(b);
 const seq = (from: number, to: number) => Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+/** node:crypto's HMAC, an implementation independent of core/hmac.ts. */
+const ref = (name: string, key: Uint8Array, msg: Uint8Array) => createHmac(name, key).update(msg).digest("hex");
+const NODE_NAME = { SHA1: "sha1", SHA256: "sha256", SHA512: "sha512" } as const;
 
 const JEFE = txt("Jefe");
 const WHAT = txt("what do ya want for nothing?");
@@ -88,6 +92,79 @@ describe("core/hmac", () => {
     const viaView = hmac(nodeHash("SHA1"), buf.subarray(10, 30), buf.subarray(50, 150));
     const viaCopy = hmac(nodeHash("SHA1"), buf.slice(10, 30), buf.slice(50, 150));
     expect(toHex(viaView)).to.equal(toHex(viaCopy));
+  });
+
+  // hmac() keeps its two hash inputs between calls and puts the bare pads back
+  // after each: a call must never see what an earlier one left behind.
+  it("gives the same MACs whatever came before: key, message and hash sizes up and down", () => {
+    const names = ["SHA1", "SHA512", "SHA256", "SHA1"] as const;
+    for (let round = 0; round < 300; round++) {
+      const name = names[round % names.length];
+      // Long keys (hashed first), short ones, empty ones; messages shorter and longer than a block.
+      const key = randomBytes([0, 1, 20, 64, 65, 129, 200][round % 7]);
+      const msg = randomBytes((round * 37) % 300);
+      const mac = hmac(nodeHash(name), key, msg);
+      expect(toHex(mac), `round ${round}`).to.equal(ref(NODE_NAME[name], key, msg));
+    }
+  });
+
+  it("chains: the previous MAC as the next message and the next key", () => {
+    const h = nodeHash("SHA1");
+    let key: Uint8Array = new Uint8Array(randomBytes(20));
+    let msg: Uint8Array = new Uint8Array(8);
+    for (let i = 0; i < 50; i++) {
+      const want = ref("sha1", key, msg);
+      const mac = hmac(h, key, msg);
+      expect(toHex(mac), `step ${i}`).to.equal(want);
+      if (i % 2) key = mac;
+      else msg = mac;
+    }
+  });
+
+  it("works with a Hash that hands back one shared array", () => {
+    for (const name of ["SHA1", "SHA256"] as const) {
+      const h = nodeHash(name);
+      const shared = new Uint8Array(h.outputLen);
+      const sharing: Hash = { ...h, digest: (d: Uint8Array) => (shared.set(h.digest(d)), shared) };
+      for (const keyLen of [20, h.blockLen, h.blockLen + 1, 131]) {
+        const key = randomBytes(keyLen);
+        const msg = randomBytes(50);
+        expect(toHex(hmac(sharing, key, msg)), `${name} key ${keyLen}`).to.equal(ref(NODE_NAME[name], key, msg));
+      }
+    }
+  });
+
+  it("leaves no key bytes in its buffers, also when the hash throws", () => {
+    const h = nodeHash("SHA1");
+    const seen: Uint8Array[] = [];
+    let calls = 0;
+    let failAt = 0; // 0: never
+    const spy: Hash = {
+      ...h,
+      digest(d: Uint8Array) {
+        seen.push(d); // hmac's own buffers: what stays in them after it returns is visible here
+        if (++calls === failAt) throw new Error("hash failed");
+        return h.digest(d);
+      },
+    };
+    const clean = (what: string) => {
+      for (const d of seen) {
+        const pad = d[0];
+        expect(pad === 0x36 || pad === 0x5c, what).to.equal(true);
+        for (let i = 0; i < 64; i++) expect(d[i], `${what}: pad byte ${i}`).to.equal(pad);
+        for (let i = 64; i < d.length; i++) expect(d[i], `${what}: byte ${i}`).to.equal(0);
+      }
+      seen.length = 0;
+      calls = 0;
+    };
+    const key = rep(0xa5, 20);
+    hmac(spy, key, rep(0x11, 30));
+    expect(seen.length).to.equal(2);
+    clean("after a MAC");
+    for (failAt = 1; failAt <= 2; failAt++) {
+      expect(() => hmac(spy, key, rep(0x11, 30))).to.throw(/hash failed/);
+      clean(`after a failure at digest ${failAt}`);
+    }
   });
 
   it("rejects bad inputs", () => {

@@ -46,6 +46,40 @@ describe("issuer fast hash", () => {
     expect(hmacHash("SHA256", key)).to.equal(fastHash("SHA256"));
   });
 
+  it("per-key SHA-1: data one byte off either pad is hashed as what it is", () => {
+    const key = randomBytes(20);
+    const h = hmacHash("SHA1", key);
+    for (const pad of [0x36, 0x5c]) {
+      const data = new Uint8Array(64 + 20);
+      for (let i = 0; i < 64; i++) data[i] = (i < key.length ? key[i] : 0) ^ pad;
+      data.set(randomBytes(20), 64);
+      expect(hex(h.digest(data)), `pad ${pad}`).to.equal(hex(nodeHash("SHA1").digest(data)));
+      for (let i = 0; i < 64; i++) {
+        data[i] ^= 1 << (i & 7);
+        expect(hex(h.digest(data)), `pad ${pad} byte ${i}`).to.equal(hex(nodeHash("SHA1").digest(data)));
+        data[i] ^= 1 << (i & 7);
+      }
+    }
+  });
+
+  it("per-key SHA-1: each digest is a new array, and keys do not mix", () => {
+    const k1 = randomBytes(20);
+    const k2 = randomBytes(32);
+    const h1 = hmacHash("SHA1", k1);
+    const h2 = hmacHash("SHA1", k2);
+    const msg = new Uint8Array(8);
+    const a = hmac(h1, k1, msg);
+    const b = hmac(h1, k1, msg);
+    expect(a).to.not.equal(b); // callers may keep or wipe what they get (HKDF wipes each block)
+    expect(hex(a)).to.equal(hex(b));
+    for (let c = 0; c < 20; c++) {
+      msg[7] = c;
+      const [h, k] = c % 2 ? [h1, k1] : [h2, k2];
+      expect(hex(hmac(h, k, msg)), `counter ${c}`).to.equal(hex(hmac(nodeHash("SHA1"), k, msg)));
+    }
+    expect(hex(a), "an earlier result is left alone").to.equal(hex(hmac(nodeHash("SHA1"), k1, new Uint8Array(8))));
+  });
+
   it("refuses an unknown hash name", () => {
     expect(() => fastHash("MD5" as HashName)).to.throw(/unknown hash/);
   });

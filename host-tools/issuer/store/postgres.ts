@@ -8,6 +8,7 @@
  */
 import pg from "pg";
 import type { CardRecord } from "../card.ts";
+import { encodeDelta } from "./delta.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
 import {
   auditFromRow,
@@ -39,7 +40,7 @@ const UPDATE_STATE = {
 };
 const INSERT_AUDIT = {
   name: "audit_insert",
-  text: "INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+  text: "INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
 };
 /** A card's trail, newest first, walking prev_id from $1; evaluated only as far as LIMIT fetches. */
 const CHAIN = `WITH RECURSIVE chain AS (
@@ -98,9 +99,9 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Appends an entry after `prev` in its card's chain; returns its id. */
-  private async writeAudit(c: pg.PoolClient, a: AuditEntry, prev: number): Promise<number> {
-    const r = await c.query({ ...INSERT_AUDIT, values: [a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, prev] });
+  /** Appends an entry after `prev` in its card's chain, with what it did to the card (delta.ts); returns its id. */
+  private async writeAudit(c: pg.PoolClient, a: AuditEntry, prev: number, state: string | null): Promise<number> {
+    const r = await c.query({ ...INSERT_AUDIT, values: [a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, prev, state] });
     return Number(r.rows[0].id);
   }
 
@@ -116,7 +117,7 @@ export class PostgresStore implements Store {
         ],
       );
       if (r.rowCount !== 1) return false;
-      await c.query("UPDATE cards SET last_audit_id = $1 WHERE id = $2", [await this.writeAudit(c, audit, 0), card.id]);
+      await c.query("UPDATE cards SET last_audit_id = $1 WHERE id = $2", [await this.writeAudit(c, audit, 0, null), card.id]);
       return true;
     });
   }
@@ -132,9 +133,11 @@ export class PostgresStore implements Store {
       if (r.rows.length === 0) return undefined;
       const card = cardFromRow(r.rows[0]);
       const ch = decide(card);
-      const auditId = await this.writeAudit(c, ch.audit, Number(r.rows[0].last_audit_id));
+      if (ch.audit.cardId !== id) throw new Error("a change must be audited under its own card");
       // Written even when the state is unchanged: the card's chain gets its new head.
       const s = ch.state ?? card;
+      const delta = encodeDelta(card, { ...s, version: card.version + 1 });
+      const auditId = await this.writeAudit(c, ch.audit, Number(r.rows[0].last_audit_id), delta);
       const u = await c.query({
         ...UPDATE_STATE,
         values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,

@@ -60,12 +60,30 @@ const audit = (id: string, int: string) => `
     prev_id ${int} NOT NULL
   );`;
 
+/**
+ * Version 2: each audit entry records what it did to its card's state
+ * (store/delta.ts). The SQLite store then keeps the cards' changing state in
+ * the audit log alone and folds it into the cards table at checkpoints:
+ * store_meta.checkpoint is the newest audit id the cards table includes.
+ * Version 1 wrote every change to the cards table, so it includes them all.
+ * PostgreSQL keeps writing each change to the cards table (postgres.ts) and
+ * needs no checkpoint.
+ */
+const STATE_COLUMN = "ALTER TABLE audit ADD COLUMN state TEXT;";
+const CHECKPOINT = `
+  CREATE TABLE store_meta (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  INSERT INTO store_meta (name, value) SELECT 'checkpoint', COALESCE(MAX(id), 0) FROM audit;`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
     sqlite: cards("INTEGER", "INTEGER") + audit("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
     postgres: cards("BIGINT", "BOOLEAN") + audit("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"),
   },
+  { version: 2, sqlite: STATE_COLUMN + CHECKPOINT, postgres: STATE_COLUMN },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

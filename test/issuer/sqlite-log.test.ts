@@ -1,0 +1,150 @@
+/**
+ * The SQLite store's card log (store/sqlite.ts): state lives in the audit
+ * entries and reaches the cards table at checkpoints; a store opened on the
+ * file replays what the checkpoint does not include.
+ */
+import Database from "better-sqlite3";
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import { closeSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { CardRecord } from "../../host-tools/issuer/card.ts";
+import { MIGRATIONS } from "../../host-tools/issuer/store/schema.ts";
+import { SqliteStore } from "../../host-tools/issuer/store/sqlite.ts";
+import type { AuditEntry } from "../../host-tools/issuer/store/types.ts";
+import { tempDir } from "./support.ts";
+
+function newCard(n: number): CardRecord {
+  return {
+    id: randomUUID(), pan: "424242" + String(n).padStart(9, "0") + "0", expiry: "3001", psn: "00", mode: "counter", digits: 6,
+    algorithm: "SHA1", step: 300, startCounter: 0, createdAt: 1_700_000_000_000, version: 0, blocked: false, nextCounter: 0,
+    lastStep: -1, drift: 0, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0,
+  };
+}
+const entry = (cardId: string, outcome = "ok"): AuditEntry => ({ at: 1_700_000_000_000, cardId, event: "verify", outcome, caller: "tok_test" });
+const bump = (s: SqliteStore, id: string, outcome = "ok") =>
+  s.change(id, (card) => ({ state: { ...card, nextCounter: card.nextCounter + 1 }, audit: entry(id, outcome), result: card.nextCounter }));
+
+/** What the file says without the store: the cards row's counter, the checkpoint, the newest audit id. */
+function onDisk(path: string, id: string): { counter: number; checkpoint: number; last: number } {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      counter: (db.prepare("SELECT next_counter FROM cards WHERE id = ?").pluck().get(id) as number) ?? -1,
+      checkpoint: db.prepare("SELECT value FROM store_meta WHERE name = 'checkpoint'").pluck().get() as number,
+      last: db.prepare("SELECT MAX(id) FROM audit").pluck().get() as number,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe("issuer SQLite store: the card log", () => {
+  let t: ReturnType<typeof tempDir>;
+  let path: string;
+  const open: SqliteStore[] = [];
+  async function store(checkpointRows?: number): Promise<SqliteStore> {
+    const s = new SqliteStore(path, checkpointRows === undefined ? {} : { checkpointRows });
+    open.push(s);
+    await s.migrate();
+    return s;
+  }
+  beforeEach(() => {
+    t = tempDir();
+    path = join(t.dir, "issuer.sqlite");
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close().catch(() => {});
+    t.cleanup();
+  });
+
+  it("appends a change to the log alone, and writes the cards table at checkpoints", async () => {
+    const s = await store(5);
+    const c = newCard(1);
+    await s.insertCard(c, { ...entry(c.id), event: "issue" });
+    for (let i = 0; i < 3; i++) await bump(s, c.id);
+    expect(onDisk(path, c.id).counter).to.equal(0); // the row is behind; the log has the three changes
+    expect((await s.getCard(c.id))!.nextCounter).to.equal(3);
+    await bump(s, c.id); // the fifth entry after the checkpoint (the issue was the first): this batch checkpoints
+    const disk = onDisk(path, c.id);
+    expect(disk).to.deep.equal({ counter: 4, checkpoint: disk.last, last: disk.last });
+    await bump(s, c.id);
+    await s.close();
+    const closed = onDisk(path, c.id);
+    expect(closed).to.deep.equal({ counter: 5, checkpoint: closed.last, last: closed.last }); // close checkpoints
+  });
+
+  it("copies the WAL into the database file at its checkpoints, so the WAL stays small", async () => {
+    const s = new SqliteStore(path, { checkpointRows: 100, synchronous: "NORMAL" });
+    open.push(s);
+    await s.migrate();
+    const c = newCard(7);
+    await s.insertCard(c, { ...entry(c.id), event: "issue" });
+    for (let i = 0; i < 2000; i++) await bump(s, c.id); // 2,000 commits of at least one 4 KB page each
+    expect(statSync(`${path}-wal`).size).to.be.below(1 << 20);
+    expect((await s.getCard(c.id))!.nextCounter).to.equal(2000);
+  });
+
+  it("a store opened on the file replays the log after the checkpoint, as after a crash", async () => {
+    const s = await store(1000);
+    const cards = [newCard(2), newCard(3)];
+    for (const c of cards) await s.insertCard(c, { ...entry(c.id), event: "issue" });
+    for (let i = 0; i < 7; i++) await Promise.all(cards.map((c) => bump(s, c.id, `o${i}`)));
+    await s.change(cards[1].id, (card) => ({ state: { ...card, blocked: true, failures: 3, lastFailureAt: 99 }, audit: entry(cards[1].id, "x"), result: 0 }));
+    // s is not closed: nothing checkpointed, as if the process had been killed.
+    expect(onDisk(path, cards[0].id).counter).to.equal(0);
+    const after = await store(1000);
+    expect(await after.getCard(cards[0].id)).to.deep.equal(await s.getCard(cards[0].id));
+    expect(await after.getCard(cards[1].id)).to.include({ nextCounter: 7, blocked: true, failures: 3, lastFailureAt: 99, version: 8 });
+    // It goes on from there: the next change numbers after the replayed ones and chains onto them.
+    expect(await bump(after, cards[0].id)).to.equal(7);
+    const trail = await after.listAudit({ cardId: cards[0].id, limit: 3 });
+    expect(trail.map((e) => e.outcome)).to.deep.equal(["ok", "o6", "o5"]);
+  });
+
+  it("two stores on one file, each checkpointing often, never lose or repeat a counter", async () => {
+    const a = await store(3);
+    const b = await store(4);
+    const c = newCard(4);
+    await a.insertCard(c, { ...entry(c.id), event: "issue" });
+    const seen: number[] = [];
+    for (let i = 0; i < 40; i++) seen.push((await bump(i % 3 ? a : b, c.id))!);
+    expect(seen).to.deep.equal(Array.from({ length: 40 }, (_, i) => i));
+    expect([(await a.getCard(c.id))!.version, (await b.getCard(c.id))!.version]).to.deep.equal([40, 40]);
+    const fresh = await store();
+    expect((await fresh.getCard(c.id))!.nextCounter).to.equal(40);
+    expect((await fresh.listAudit({ cardId: c.id, limit: 100 })).length).to.equal(41);
+  });
+
+  it("migrates a version-1 database: its cards rows are current, so the checkpoint starts at its newest entry", async () => {
+    const v1 = new Database(path);
+    v1.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    v1.exec(MIGRATIONS[0].sqlite);
+    v1.prepare("INSERT INTO schema_migrations VALUES (1, 0)").run();
+    const c = { ...newCard(5), nextCounter: 41, version: 9 };
+    v1.prepare(
+      `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
+         last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, -1, 0, 0, 0, 0, 0, 2)`,
+    ).run(c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version, c.nextCounter);
+    v1.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (1, ?, 'issue', 'ok', 't', NULL, 0)").run(c.id);
+    v1.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (2, ?, 'verify', 'ok', 't', 'counter=40', 1)").run(c.id);
+    v1.close();
+    const s = await store();
+    expect(await s.getCard(c.id)).to.deep.equal(c);
+    expect(onDisk(path, c.id).checkpoint).to.equal(2);
+    expect(await bump(s, c.id)).to.equal(41);
+    expect((await s.listAudit({ cardId: c.id, limit: 10 })).map((e) => e.detail ?? e.outcome)).to.deep.equal(["ok", "counter=40", "ok"]);
+  });
+
+  it("fails every change once the WAL cannot be synced, instead of answering for what may not be on disk", async () => {
+    const s = await store();
+    const c = newCard(6);
+    await s.insertCard(c, { ...entry(c.id), event: "issue" });
+    closeSync((s as unknown as { wal: number }).wal); // the descriptor the store syncs; fdatasync now fails
+    const failure = (p: Promise<unknown>) => p.then(() => "resolved", (e: Error) => e.message);
+    expect(await failure(bump(s, c.id))).to.match(/WAL could not be synced to disk \(EBADF\): restart the issuer/);
+    expect(await failure(bump(s, c.id))).to.match(/restart the issuer/);
+    (s as unknown as { wal: undefined }).wal = undefined; // already closed: close() must not close it again
+  });
+});
