@@ -7,8 +7,8 @@
  * checkpoints, every CHECKPOINT_ROWS entries and on close, and
  * store_meta.checkpoint says which entry it includes up to. SQLite's own
  * checkpoint (WAL into the database file) runs right after each of those,
- * instead of every 1,000 pages. The current
- * state of a card is its cards row with the later entries of the log applied.
+ * instead of every 1,000 pages. The current state of a card is its cards
+ * row with the later entries of the log applied.
  *
  * This connection holds in memory every card changed since the checkpoint
  * (they are never evicted), plus recently used ones, and the id of the newest
@@ -30,10 +30,13 @@
  * response is ever sent for a change that is not on disk; meanwhile the next
  * batches are decided and committed, so the disk's latency overlaps work
  * instead of stalling it, and one fdatasync serves every batch committed
- * before it began. Another connection that reads a batch before its sync
- * returns can only answer after its own sync of the same WAL, which covers
- * that batch too. A failed fdatasync fails the store: what reached the disk
- * is then unknown, so it refuses everything until the issuer is restarted.
+ * before it began (it starts a turn of the event loop after the commit, so
+ * that the batches already scheduled join it). Another connection that reads
+ * a batch before its sync returns can only answer after its own sync of the
+ * same WAL, which covers that batch too; getCard and listAudit may show a
+ * change whose sync is under way. A failed fdatasync fails the store: what
+ * reached the disk is then unknown, so it refuses everything until the
+ * issuer is restarted.
  */
 import Database from "better-sqlite3";
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
