@@ -1,7 +1,6 @@
 import { Command } from "commander";
 import { VERSION } from "./lib/version.ts";
 
-
 /**
  * Each command lives in its own module and registers itself; heavy imports
  * stay inside the command's action so `inkcard --help` is instant.

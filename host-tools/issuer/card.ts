@@ -42,7 +42,7 @@ export interface CardRecord extends CardState {
   /** Counter mode: the counter the card starts at (its first press). */
   startCounter: number;
   createdAt: number;
-  /** Incremented on every write: the store's conditional UPDATE checks it. */
+  /** Incremented on every change (PostgreSQL's UPDATE is conditional on it). */
   version: number;
 }
 

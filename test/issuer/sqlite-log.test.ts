@@ -5,22 +5,13 @@
  */
 import Database from "better-sqlite3";
 import { expect } from "chai";
-import { randomUUID } from "node:crypto";
 import { closeSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { CardRecord } from "../../host-tools/issuer/card.ts";
 import { MIGRATIONS } from "../../host-tools/issuer/store/schema.ts";
 import { SqliteStore } from "../../host-tools/issuer/store/sqlite.ts";
 import type { AuditEntry } from "../../host-tools/issuer/store/types.ts";
-import { tempDir } from "./support.ts";
+import { newCard, tempDir } from "./support.ts";
 
-function newCard(n: number): CardRecord {
-  return {
-    id: randomUUID(), pan: "424242" + String(n).padStart(9, "0") + "0", expiry: "3001", psn: "00", mode: "counter", digits: 6,
-    algorithm: "SHA1", step: 300, startCounter: 0, createdAt: 1_700_000_000_000, version: 0, blocked: false, nextCounter: 0,
-    lastStep: -1, drift: 0, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0,
-  };
-}
 const entry = (cardId: string, outcome = "ok"): AuditEntry => ({ at: 1_700_000_000_000, cardId, event: "verify", outcome, caller: "tok_test" });
 const bump = (s: SqliteStore, id: string, outcome = "ok") =>
   s.change(id, (card) => ({ state: { ...card, nextCounter: card.nextCounter + 1 }, audit: entry(id, outcome), result: card.nextCounter }));
@@ -60,7 +51,7 @@ describe("issuer SQLite store: the card log", () => {
 
   it("appends a change to the log alone, and writes the cards table at checkpoints", async () => {
     const s = await store(5);
-    const c = newCard(1);
+    const c = newCard();
     await s.insertCard(c, { ...entry(c.id), event: "issue" });
     for (let i = 0; i < 3; i++) await bump(s, c.id);
     expect(onDisk(path, c.id).counter).to.equal(0); // the row is behind; the log has the three changes
@@ -78,7 +69,7 @@ describe("issuer SQLite store: the card log", () => {
     const s = new SqliteStore(path, { checkpointRows: 100, synchronous: "NORMAL" });
     open.push(s);
     await s.migrate();
-    const c = newCard(7);
+    const c = newCard();
     await s.insertCard(c, { ...entry(c.id), event: "issue" });
     for (let i = 0; i < 2000; i++) await bump(s, c.id); // 2,000 commits of at least one 4 KB page each
     expect(statSync(`${path}-wal`).size).to.be.below(1 << 20);
@@ -87,7 +78,7 @@ describe("issuer SQLite store: the card log", () => {
 
   it("a store opened on the file replays the log after the checkpoint, as after a crash", async () => {
     const s = await store(1000);
-    const cards = [newCard(2), newCard(3)];
+    const cards = [newCard(), newCard()];
     for (const c of cards) await s.insertCard(c, { ...entry(c.id), event: "issue" });
     for (let i = 0; i < 7; i++) await Promise.all(cards.map((c) => bump(s, c.id, `o${i}`)));
     await s.change(cards[1].id, (card) => ({ state: { ...card, blocked: true, failures: 3, lastFailureAt: 99 }, audit: entry(cards[1].id, "x"), result: 0 }));
@@ -105,7 +96,7 @@ describe("issuer SQLite store: the card log", () => {
   it("two stores on one file, each checkpointing often, never lose or repeat a counter", async () => {
     const a = await store(3);
     const b = await store(4);
-    const c = newCard(4);
+    const c = newCard();
     await a.insertCard(c, { ...entry(c.id), event: "issue" });
     const seen: number[] = [];
     for (let i = 0; i < 40; i++) seen.push((await bump(i % 3 ? a : b, c.id))!);
@@ -121,7 +112,7 @@ describe("issuer SQLite store: the card log", () => {
     v1.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
     v1.exec(MIGRATIONS[0].sqlite);
     v1.prepare("INSERT INTO schema_migrations VALUES (1, 0)").run();
-    const c = { ...newCard(5), nextCounter: 41, version: 9 };
+    const c = newCard({ nextCounter: 41, version: 9 });
     v1.prepare(
       `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
          last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
@@ -139,7 +130,7 @@ describe("issuer SQLite store: the card log", () => {
 
   it("fails every change once the WAL cannot be synced, instead of answering for what may not be on disk", async () => {
     const s = await store();
-    const c = newCard(6);
+    const c = newCard();
     await s.insertCard(c, { ...entry(c.id), event: "issue" });
     closeSync((s as unknown as { wal: number }).wal); // the descriptor the store syncs; fdatasync now fails
     const failure = (p: Promise<unknown>) => p.then(() => "resolved", (e: Error) => e.message);

@@ -1,20 +1,10 @@
 /** One behaviour suite for both stores (SQLite file, PostgreSQL database): the Store contract of store/types.ts. */
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import type { CardRecord } from "../../host-tools/issuer/card.ts";
 import { openStore } from "../../host-tools/issuer/store/open.ts";
 import type { AuditEntry, Store } from "../../host-tools/issuer/store/types.ts";
-import { postgresDb, sqliteDb, type TestDb } from "./support.ts";
+import { newCard, postgresDb, sqliteDb, type TestDb } from "./support.ts";
 
-let panSeq = 0;
-function newCard(over: Partial<CardRecord> = {}): CardRecord {
-  const body = "424242" + String(++panSeq).padStart(9, "0");
-  return {
-    id: randomUUID(), pan: body + "0", expiry: "3001", psn: "00", mode: "counter", digits: 3, algorithm: "SHA1",
-    step: 300, startCounter: 0, createdAt: 1_700_000_000_000, version: 0, blocked: false, nextCounter: 0, lastStep: -1,
-    drift: 0, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0, ...over,
-  };
-}
 const audit = (cardId: string, event: AuditEntry["event"] = "issue", outcome = "ok"): AuditEntry => ({
   at: 1_700_000_000_000, cardId, event, outcome, caller: "tok_test", detail: "d",
 });

@@ -4,7 +4,7 @@
  * embedded issuers and issuer child processes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { hexToBytes } from "../../firmware/core/bytes.ts";
 import type { HashName } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { IssuerClient } from "../../host-tools/issuer/client.ts";
-import type { ProvisioningPackage } from "../../host-tools/issuer/card.ts";
+import type { CardRecord, ProvisioningPackage } from "../../host-tools/issuer/card.ts";
 import { startIssuer, type RunningIssuer, type StartOptions } from "../../host-tools/issuer/server.ts";
 
 /** A test master key (never a real one): bytes 0x00..0x1f. */
@@ -111,6 +111,18 @@ export function postgresDb(): TestDb {
     async cleanup() {
       for (const d of drops.splice(0)) await d();
     },
+  };
+}
+
+let panSeq = 0;
+
+/** A card record as the stores keep it, with a PAN of its own (no key: stores never hold one); `over` replaces fields. */
+export function newCard(over: Partial<CardRecord> = {}): CardRecord {
+  const body = "424242" + String(++panSeq).padStart(9, "0");
+  return {
+    id: randomUUID(), pan: body + "0", expiry: "3001", psn: "00", mode: "counter", digits: 3, algorithm: "SHA1",
+    step: 300, startCounter: 0, createdAt: 1_700_000_000_000, version: 0, blocked: false, nextCounter: 0, lastStep: -1,
+    drift: 0, failures: 0, lastFailureAt: 0, resyncFailures: 0, lastResyncFailureAt: 0, ...over,
   };
 }
 

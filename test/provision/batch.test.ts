@@ -17,7 +17,6 @@ import type { Board } from "../../sim/board/board.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
 import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
-
 describe("batch provisioning", function () {
   this.timeout(120_000);
   let b: Bench;

@@ -19,7 +19,6 @@ import { provisionCard } from "../../host-tools/provision/provision.ts";
 import { bench, pressForCode, type Bench } from "./rig.ts";
 import { VERSION as FIRMWARE } from "../../host-tools/lib/version.ts";
 
-
 describe("issuance end to end on a simulated card (pseudo-terminal, espruino and serialport packages)", function () {
   this.timeout(60_000);
   let b: Bench;

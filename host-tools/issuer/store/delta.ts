@@ -51,15 +51,12 @@ export function applyDelta(target: Versioned, delta: string): void {
   if (delta === "") return;
   for (const token of delta.split(" ")) {
     const m = TOKEN.exec(token);
-    const field = m && BY_LETTER.get(m[1]);
-    if (!m || !field) throw new Error(`corrupt card state in the audit log: ${JSON.stringify(token)}`);
-    const n = Number(m[2]);
-    if (field === "blocked") {
-      if (n !== 0 && n !== 1) throw new Error(`corrupt card state in the audit log: ${JSON.stringify(token)}`);
-      target.blocked = n === 1;
-    } else {
-      if (!Number.isSafeInteger(n)) throw new Error(`corrupt card state in the audit log: ${JSON.stringify(token)}`);
-      target[field] = n;
+    const field = m ? BY_LETTER.get(m[1]) : undefined;
+    const n = m ? Number(m[2]) : NaN;
+    if (!field || !(field === "blocked" ? n === 0 || n === 1 : Number.isSafeInteger(n))) {
+      throw new Error(`corrupt card state in the audit log: ${JSON.stringify(token)}`);
     }
+    if (field === "blocked") target.blocked = n === 1;
+    else target[field] = n;
   }
 }

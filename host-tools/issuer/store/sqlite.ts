@@ -196,8 +196,8 @@ export class SqliteStore implements Store {
     this.s ??= this.prepare();
     this.forget();
     this.read(() => this.catchUp());
+    // A migration just committed needs no sync of its own: the next change's fdatasync covers the whole WAL.
     if (this.syncs) this.wal ??= openWal(this.path);
-    await this.durable();
   }
 
   /**

@@ -59,10 +59,10 @@ export interface Store {
   /**
    * Reads the card, runs `decide` on it and writes what it returns, all in
    * one transaction that excludes every other change to that card (in this
-   * process or another). The write is a conditional UPDATE on the card's
-   * version as well, so a lost lock could never apply a stale decision.
-   * `decide` must be synchronous and free of I/O. Resolves to undefined for an
-   * unknown card, and only once the change is durable.
+   * process or another), and bumps the card's version. `decide` must be
+   * synchronous, free of I/O, and must not modify the card it is given (the
+   * SQLite store hands it the record it keeps, frozen). Resolves to undefined
+   * for an unknown card, and only once the change is durable.
    */
   change<T>(id: string, decide: (card: CardRecord) => Change<T>): Promise<T | undefined>;
   listAudit(q: AuditQuery): Promise<AuditRecord[]>;
