@@ -5,8 +5,8 @@
  *   npx tsx test/screens/crosscheck/crosscheck.ts --save   also store what the
  *                                                          interpreter drew in ref/espruino.json
  *
- * Runs cases.ts on the interpreter (/work/espruino-bin/espruino, or the
- * binaries in ESPRUINO_BINS=a:b) and in Node on sim/board/graphics.ts. The
+ * Runs cases.ts on the interpreter (../espruino-bin/espruino beside the
+ * repository, or the binaries in ESPRUINO_BINS=a:b) and in Node on sim/board/graphics.ts. The
  * 2,630-variable build cannot hold all the cases' code at once; memory.ts
  * runs the screens on it. CI has no interpreter: graphics.test.ts checks the
  * emulation against the stored ref/espruino.json instead.
@@ -18,7 +18,7 @@ import { bundleForEspruino, runOnEspruino } from "./espruino.ts";
 import { runCases, saveReference, type CaseOutput } from "./reference.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BINS = (process.env.ESPRUINO_BINS ?? "/work/espruino-bin/espruino").split(":");
+const BINS = (process.env.ESPRUINO_BINS ?? fileURLToPath(new URL("../../../../espruino-bin/espruino", import.meta.url))).split(":");
 
 function parse(output: string, bin: string): CaseOutput[] {
   const cases: CaseOutput[] = [];
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   let failures = 0;
   let reference: CaseOutput[] | undefined;
   for (const bin of bins) {
-    const real = parse(runOnEspruino(bin, program), bin);
+    const real = parse(await runOnEspruino(bin, program), bin);
     reference ??= real;
     for (const [i, e] of emulated.entries()) {
       const r = real[i];

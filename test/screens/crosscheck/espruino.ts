@@ -3,14 +3,9 @@
  * downlevelled to ES5 and minified (the interpreter keeps a program's text in
  * RAM, and the 2,630-variable build has little of it).
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as esbuild from "esbuild";
 import ts from "typescript";
-
-const RUNNER = "/work/shared/tools/run-espruino.sh";
+import { runOnEspruino as run } from "../../build/espruino.ts";
 
 export async function bundleForEspruino(entry: string): Promise<string> {
   const out = await esbuild.build({ entryPoints: [entry], bundle: true, write: false, format: "iife", platform: "neutral", target: "esnext", logLevel: "silent" });
@@ -21,13 +16,8 @@ export async function bundleForEspruino(entry: string): Promise<string> {
 }
 
 /** The program's output; throws if it failed or printed an Uncaught error. */
-export function runOnEspruino(bin: string, code: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "inkcard-espruino-"));
-  try {
-    const file = join(dir, "program.js");
-    writeFileSync(file, code);
-    return execFileSync(RUNNER, ["-t", "120", file], { env: { ...process.env, ESPRUINO: bin }, encoding: "utf8" });
-  } finally {
-    rmSync(dir, { recursive: true });
-  }
+export async function runOnEspruino(bin: string, code: string): Promise<string> {
+  const { output, failed } = await run(code, bin, 120_000);
+  if (failed) throw new Error(`${bin} failed:\n${output.slice(-2000)}`);
+  return output + "\n";
 }

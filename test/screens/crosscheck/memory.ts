@@ -4,8 +4,8 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ESPRUINO } from "../../build/espruino.ts";
 import { bundleForEspruino, runOnEspruino } from "./espruino.ts";
 
-const bin = process.env.ESPRUINO ?? "/work/espruino-bin/espruino-2630";
 const program = await bundleForEspruino(join(dirname(fileURLToPath(import.meta.url)), "memory-main.ts"));
-process.stdout.write(runOnEspruino(bin, program));
+process.stdout.write(await runOnEspruino(ESPRUINO, program));
