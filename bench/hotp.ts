@@ -1,7 +1,7 @@
 /**
  * Nanoseconds per HOTP-SHA1 (6 digits, 20-byte key) on one thread, three ways:
- *   issuer   core hotp over the issuer's per-key Hash (host-tools/issuer/hmac-hash.ts),
- *            the Hash fetched once, as service.ts does for a card's look-ahead
+ *   issuer   the issuer's card codes (host-tools/issuer/card-codes.ts), the
+ *            generator made once, as service.ts does for a card's look-ahead
  *   otpauth  otpauth's HOTP.generate (node:crypto createHmac): the baseline
  *   noble    core hotp over host-tools/lib/hash.ts (@noble/hashes), as the tools use
  *
@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import * as OTPAuth from "otpauth";
 import { hotp } from "../firmware/core/otp.ts";
-import { hmacHash } from "../host-tools/issuer/hmac-hash.ts";
+import { cardCodes } from "../host-tools/issuer/card-codes.ts";
 import { nodeHash } from "../host-tools/lib/hash.ts";
 
 const DIGITS = 6;
@@ -30,11 +30,11 @@ interface Subject {
 }
 
 function subjects(key: Uint8Array): Subject[] {
-  const issuer = hmacHash("SHA1", key);
+  const issuer = cardCodes("SHA1", key, DIGITS);
   const noble = nodeHash("SHA1");
   const secret = new OTPAuth.Secret({ buffer: key.slice().buffer });
   return [
-    { name: "issuer", code: (c) => hotp(issuer, key, c, DIGITS) },
+    { name: "issuer", code: issuer },
     { name: "otpauth", code: (c) => OTPAuth.HOTP.generate({ secret, counter: c, digits: DIGITS, algorithm: "SHA1" }) },
     { name: "noble", code: (c) => hotp(noble, key, c, DIGITS) },
   ];

@@ -35,16 +35,20 @@ export function hotpWords(hash: Hash, key: Uint8Array, counterHi: number, counte
   }
   writeU32BE(block, 0, counterHi);
   writeU32BE(block, 4, counterLo);
-  const h = hmac(hash, key, block);
+  return truncate(hmac(hash, key, block), digits);
+}
 
-  // Dynamic truncation (RFC 4226 5.3): the low nibble of the last byte picks
-  // 4 bytes; dropping their top bit gives a non-negative 31-bit number.
+/**
+ * The code in an HMAC result (RFC 4226 5.3), for digits 3..10: the low nibble
+ * of the last byte picks 4 bytes; dropping their top bit gives a
+ * non-negative 31-bit number, whose last `digits` decimal digits are the code
+ * (all of them, padded, for 10: it is below 2^31 < 10^10).
+ */
+export function truncate(h: Uint8Array, digits: number): string {
   const o = h[h.length - 1] & 15;
   let bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
-  // The code, bin mod 10^digits zero-padded, is bin's last `digits` decimal
-  // digits (all of them, padded, for 10: bin < 2^31 < 10^10). Taken one by
-  // one: no powers of ten (Math.pow is inexact on Espruino), and faster in
-  // V8 than String() and padding (bench/hotp.ts).
+  // Digit by digit: no powers of ten (Math.pow is inexact on Espruino), and
+  // faster in V8 than String() and padding (bench/hotp.ts).
   let s = "";
   for (let i = 0; i < digits; i++) {
     s = String.fromCharCode(48 + (bin % 10)) + s;

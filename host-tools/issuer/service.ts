@@ -7,10 +7,9 @@
 import { randomUUID } from "node:crypto";
 import { bytesToHex } from "../../firmware/core/bytes.ts";
 import { DEFAULT_DIGITS, DEFAULT_TIME_STEP } from "../../firmware/core/dcvv.ts";
-import { hotp } from "../../firmware/core/otp.ts";
 import { ALGORITHMS, MODES, stateOf, viewOf, type Algorithm, type CardRecord, type CardView, type Mode, type ProvisioningPackage } from "./card.ts";
 import { newCardData, TEST_BIN } from "./card-data.ts";
-import { hmacHash } from "./hmac-hash.ts";
+import { cardCodes } from "./card-codes.ts";
 import type { KeySource } from "./keys.ts";
 import { makePolicy, type Policy } from "./policy.ts";
 import type { AuditEvent, AuditRecord, Store } from "./store/types.ts";
@@ -136,9 +135,7 @@ export class Issuer {
   }
 
   private codeAt(card: CardRecord): CodeAt {
-    const key = this.keys.cardKey(card);
-    const hash = hmacHash(card.algorithm, key);
-    return (counter) => hotp(hash, key, counter, card.digits);
+    return cardCodes(card.algorithm, this.keys.cardKey(card), card.digits);
   }
 
   /** Runs a decision on the card under the store's lock and audits it. */

@@ -125,7 +125,59 @@ describe("issuer SQLite store: the card log", () => {
     expect(await s.getCard(c.id)).to.deep.equal(c);
     expect(onDisk(path, c.id).checkpoint).to.equal(2);
     expect(await bump(s, c.id)).to.equal(41);
-    expect((await s.listAudit({ cardId: c.id, limit: 10 })).map((e) => e.detail ?? e.outcome)).to.deep.equal(["ok", "counter=40", "ok"]);
+    const trail = await s.listAudit({ cardId: c.id, limit: 10 });
+    expect(trail.map((e) => e.detail ?? e.outcome)).to.deep.equal(["ok", "counter=40", "ok"]);
+    expect(trail.map((e) => e.at).slice(1)).to.deep.equal([2, 1]);
+  });
+
+  it("writes a batch of changes as one row of the log, which the audit view shows entry by entry", async () => {
+    const s = await store();
+    const cards = [newCard(), newCard(), newCard()];
+    for (const c of cards) await s.insertCard(c, { ...entry(c.id), event: "issue" });
+    const db = new Database(path, { readonly: true });
+    try {
+      const rows = () => db.prepare("SELECT COUNT(*) FROM log").pluck().get() as number;
+      const before = rows();
+      // One turn of the event loop: one batch, with entries at different times and one with a detail that needs escaping.
+      const times = [1_700_000_000_000, 1_700_000_000_250, 1_699_999_999_999];
+      await Promise.all(
+        cards.map((c, i) =>
+          s.change(c.id, (card) => ({
+            state: { ...card, nextCounter: 5 + i },
+            audit: { ...entry(c.id), at: times[i], detail: i === 2 ? 'a "quoted"\nline' : undefined },
+            result: 0,
+          })),
+        ),
+      );
+      expect(rows()).to.equal(before + 1);
+      const view = db.prepare("SELECT id, at, card_id AS cardId, event, outcome, caller, detail FROM audit ORDER BY id DESC LIMIT 3").all();
+      const listed = await s.listAudit({ limit: 3 });
+      expect(view.map((r) => ({ ...(r as object), detail: (r as { detail: string | null }).detail ?? undefined }))).to.deep.equal(listed);
+      expect(listed.map((e) => [e.cardId, e.at, e.detail])).to.deep.equal([
+        [cards[2].id, times[2], 'a "quoted"\nline'],
+        [cards[1].id, times[1], undefined],
+        [cards[0].id, times[0], undefined],
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("lists a card's trail longer than one part (100 entries) whole, and in pages by cursor", async () => {
+    const s = await store();
+    const [c, other] = [newCard(), newCard()];
+    for (const card of [c, other]) await s.insertCard(card, { ...entry(card.id), event: "issue" });
+    for (let i = 0; i < 250; i++) await Promise.all([bump(s, c.id, `o${i}`), bump(s, other.id)]);
+    const want = [...Array.from({ length: 250 }, (_, i) => `o${249 - i}`), "ok"];
+    expect((await s.listAudit({ cardId: c.id, limit: 1000 })).map((e) => e.outcome)).to.deep.equal(want);
+    const paged: string[] = [];
+    for (let before: number | undefined; ; ) {
+      const page = await s.listAudit({ cardId: c.id, limit: 60, beforeId: before });
+      paged.push(...page.map((e) => e.outcome));
+      if (page.length < 60) break;
+      before = page[page.length - 1].id;
+    }
+    expect(paged).to.deep.equal(want);
   });
 
   it("fails every change once the WAL cannot be synced, instead of answering for what may not be on disk", async () => {

@@ -1,7 +1,8 @@
 /**
  * A card's change of state as a short text, stored with each audit entry
- * (audit.state): the fields that changed, each as a letter and an integer,
- * e.g. "v8 n13" (version 8, next counter 13) or "v9 f1 t1700000000000".
+ * (store/log.ts on SQLite, audit.state on PostgreSQL): the fields that
+ * changed, each as a letter and an integer, e.g. "v8 n13" (version 8, next
+ * counter 13) or "v9 f1 t1700000000000".
  *
  * Every field is written as its new value, never as a difference, so
  * applying a delta is idempotent: replaying the log from a checkpoint that
@@ -29,21 +30,25 @@ const FIELDS: readonly [letter: string, field: keyof Versioned][] = [
   ["u", "lastResyncFailureAt"],
 ];
 const BY_LETTER = new Map(FIELDS);
-/** FIELDS as two arrays: encodeDelta runs on every verify. */
-const LETTERS = FIELDS.map((f) => f[0]);
-const KEYS = FIELDS.map((f) => f[1]);
 const TOKEN = /^([a-z])(-?[0-9]{1,16})$/;
 
-/** The fields of `next` that differ from `prev`, or "" when none do. */
+/**
+ * The fields of `next` that differ from `prev`, or "" when none do. Field by
+ * field, in FIELDS' order, rather than a loop over FIELDS: it runs on every
+ * verify, and reading fields by a varying name is several times slower in V8.
+ */
 export function encodeDelta(prev: Versioned, next: Versioned): string {
   let out = "";
-  for (let i = 0; i < KEYS.length; i++) {
-    const v = next[KEYS[i]];
-    if (v === prev[KEYS[i]]) continue;
-    if (out) out += " ";
-    out += LETTERS[i] + (typeof v === "boolean" ? (v ? "1" : "0") : String(v));
-  }
-  return out;
+  if (next.version !== prev.version) out += " v" + next.version;
+  if (next.blocked !== prev.blocked) out += next.blocked ? " b1" : " b0";
+  if (next.nextCounter !== prev.nextCounter) out += " n" + next.nextCounter;
+  if (next.lastStep !== prev.lastStep) out += " s" + next.lastStep;
+  if (next.drift !== prev.drift) out += " d" + next.drift;
+  if (next.failures !== prev.failures) out += " f" + next.failures;
+  if (next.lastFailureAt !== prev.lastFailureAt) out += " t" + next.lastFailureAt;
+  if (next.resyncFailures !== prev.resyncFailures) out += " r" + next.resyncFailures;
+  if (next.lastResyncFailureAt !== prev.lastResyncFailureAt) out += " u" + next.lastResyncFailureAt;
+  return out.slice(1);
 }
 
 /** Sets on `target` the fields `delta` names; throws on anything encodeDelta would not write. */

@@ -93,7 +93,7 @@ export class PostgresStore implements Store {
       }
       for (const m of MIGRATIONS) {
         if (m.version <= current) continue;
-        await c.query(m.postgres);
+        if (m.postgres) await c.query(m.postgres);
         await c.query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", [m.version, Date.now()]);
       }
     });

@@ -6,7 +6,8 @@
 export interface Migration {
   version: number;
   sqlite: string;
-  postgres: string;
+  /** Absent when the version changes nothing on PostgreSQL. */
+  postgres?: string;
 }
 
 const cards = (int: string, bool: string) => `
@@ -77,6 +78,31 @@ const CHECKPOINT = `
   );
   INSERT INTO store_meta (name, value) SELECT 'checkpoint', COALESCE(MAX(id), 0) FROM audit;`;
 
+/**
+ * Version 3 (SQLite): the log is stored one group commit per row
+ * (store/log.ts). A batch of changes appends one row, whose entries are
+ * numbered first_id, first_id + 1, ... in order: a JSON array of [at,
+ * card_id, event, outcome, caller, detail, prev_id, state], each at in
+ * milliseconds after the row's. The bytes are about those of a row per
+ * entry (114 against 107 a verification); the per-entry work of SQLite's
+ * row insert is gone. The audit view shows the entries as the audit table
+ * did, for reading with SQL; the store reads the log itself. Each earlier
+ * entry becomes a row of its own.
+ */
+const LOG = `
+  CREATE TABLE log (
+    first_id INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    entries  TEXT NOT NULL
+  );
+  INSERT INTO log (first_id, at, entries)
+    SELECT id, at, json_array(json_array(0, card_id, event, outcome, caller, detail, prev_id, COALESCE(state, ''))) FROM audit ORDER BY id;
+  DROP TABLE audit;
+  CREATE VIEW audit (id, at, card_id, event, outcome, caller, detail, prev_id, state) AS
+    SELECT l.first_id + e.key, l.at + (e.value ->> 0), e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5,
+           e.value ->> 6, e.value ->> 7
+    FROM log l, json_each(l.entries) e;`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -84,6 +110,7 @@ export const MIGRATIONS: Migration[] = [
     postgres: cards("BIGINT", "BOOLEAN") + audit("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"),
   },
   { version: 2, sqlite: STATE_COLUMN + CHECKPOINT, postgres: STATE_COLUMN },
+  { version: 3, sqlite: LOG },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -1,14 +1,14 @@
 /**
  * The embedded store: one SQLite file in WAL mode (better-sqlite3).
  *
- * The audit table is the card log. Each entry records what it did to its
- * card's state (audit.state, store/delta.ts), so a change appends one row
- * and writes nothing else: the cards table is brought up to date only at
- * checkpoints, every CHECKPOINT_ROWS entries and on close, and
- * store_meta.checkpoint says which entry it includes up to. SQLite's own
- * checkpoint (WAL into the database file) runs right after each of those,
- * instead of every 1,000 pages. The current state of a card is its cards
- * row with the later entries of the log applied.
+ * The audit trail is the card log (store/log.ts). Each entry records what
+ * it did to its card's state (store/delta.ts), so a batch of changes
+ * appends one row to the log and writes nothing else: the cards table is
+ * brought up to date only at checkpoints, every CHECKPOINT_ROWS entries and
+ * on close, and store_meta.checkpoint says which entry it includes up to.
+ * SQLite's own checkpoint (WAL into the database file) runs right after
+ * each of those, instead of every 1,000 pages. The current state of a card
+ * is its cards row with the later entries of the log applied.
  *
  * This connection holds in memory every card changed since the checkpoint
  * (they are never evicted), plus recently used ones, and the id of the newest
@@ -42,9 +42,9 @@ import Database from "better-sqlite3";
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
 import type { CardRecord, CardState } from "../card.ts";
 import { applyDelta, encodeDelta } from "./delta.ts";
+import { auditRecord, CARD, encodeBatch, logEntry, parseBatch, parseEntry, PREV, STATE, type BatchRow, type LogEntry } from "./log.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
 import {
-  auditFromRow,
   CARD_COLUMNS,
   cardFromRow,
   type AuditEntry,
@@ -90,8 +90,8 @@ const MAX_CACHED = 100_000;
  * (a few hundred milliseconds at most).
  */
 const CHECKPOINT_ROWS = 50_000;
-/** Values per audit row in a batch's INSERT (one statement per batch size, prepared once). */
-const AUDIT_FIELDS = 9;
+/** A card's audit entries read per turn of the event loop (3–5 ms when each is in a different row). */
+const TRAIL_PART = 100;
 
 interface Waiter {
   resolve: () => void;
@@ -152,7 +152,6 @@ export class SqliteStore implements Store {
   private checkpointAt = 0;
   /** PRAGMA data_version when `cards` last matched the database; -1: read the log. */
   private knownVersion = -1;
-  private readonly auditInserts = new Map<number, Database.Statement>();
   /** FULL: the WAL file, synced by the store after commits. */
   private readonly path: string;
   private readonly syncs: boolean;
@@ -253,12 +252,15 @@ export class SqliteStore implements Store {
       walCheckpoint: db.prepare("PRAGMA wal_checkpoint(PASSIVE)").pluck(),
       checkpoint: db.prepare("SELECT value FROM store_meta WHERE name = 'checkpoint'").pluck(),
       setCheckpoint: db.prepare("UPDATE store_meta SET value = ? WHERE name = 'checkpoint'"),
-      // The log after an entry, oldest first.
-      tail: db.prepare("SELECT id, card_id, state FROM audit WHERE id > ? ORDER BY id"),
-      // AUTOINCREMENT's next id: past every id ever used, even of deleted rows.
-      lastAuditId: db
-        .prepare("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), COALESCE((SELECT MAX(id) FROM audit), 0))")
-        .pluck(),
+      // The log's rows after one that ends at an entry, oldest first.
+      tail: db.prepare("SELECT first_id, at, entries FROM log WHERE first_id > ? ORDER BY first_id"),
+      // An entry, taken out of its row by SQLite (parsing the whole row in JavaScript costs several times as much).
+      entry: db.prepare(
+        "SELECT at, entries -> CAST(@id - first_id AS INTEGER) AS entry FROM log WHERE first_id <= @id ORDER BY first_id DESC LIMIT 1",
+      ),
+      // The rows starting before an entry, newest first.
+      batchesBefore: db.prepare("SELECT first_id, at, entries FROM log WHERE first_id < ? ORDER BY first_id DESC"),
+      append: db.prepare("INSERT INTO log (first_id, at, entries) VALUES (?, ?, ?)"),
       card: db.prepare(`SELECT ${CARD_COLUMNS}, last_audit_id FROM cards WHERE id = ?`),
       insertCard: db.prepare(
         `INSERT INTO cards (${CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -271,19 +273,6 @@ export class SqliteStore implements Store {
          WHERE id = ?`,
       ),
       linkAudit: db.prepare("UPDATE cards SET last_audit_id = ? WHERE id = ?"),
-      audit: db.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-      // A card's trail, newest first: its chain through prev_id from a starting entry.
-      chain: db.prepare(
-        `WITH RECURSIVE chain (id, at, card_id, event, outcome, caller, detail, prev_id) AS (
-           SELECT id, at, card_id, event, outcome, caller, detail, prev_id FROM audit WHERE id = ?
-           UNION ALL
-           SELECT a.id, a.at, a.card_id, a.event, a.outcome, a.caller, a.detail, a.prev_id FROM audit a JOIN chain c ON a.id = c.prev_id
-           LIMIT ?
-         )
-         SELECT id, at, card_id, event, outcome, caller, detail FROM chain`,
-      ),
-      prevOf: db.prepare("SELECT prev_id AS id FROM audit WHERE id = ? AND card_id = ?"),
-      recent: db.prepare("SELECT id, at, card_id, event, outcome, caller, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?"),
       insertToken: db.prepare("INSERT INTO api_tokens (id, hash, label, created_at) VALUES (?, ?, ?, ?)"),
       token: db.prepare("SELECT id, hash, label, created_at FROM api_tokens WHERE hash = ?"),
     };
@@ -318,20 +307,26 @@ export class SqliteStore implements Store {
       this.checkpointAt = checkpoint;
     }
     if (this.logEnd < 0) this.logEnd = checkpoint; // after forget(): the cards table holds the rest
-    for (const row of this.st.tail.iterate(this.logEnd) as Iterable<{ id: number; card_id: string; state: string | null }>) {
-      const cached = this.cards.get(row.card_id) ?? this.load(row.card_id);
-      if (!cached) throw new Error(`the audit log names a card that is not in the cards table (entry ${row.id})`);
-      // A card loaded after this entry was checkpointed has it already.
-      if (row.id > cached.head) {
-        const card = withState(cached.card, cached.card, cached.card.version);
-        applyDelta(card, row.state ?? "");
-        cached.card = Object.freeze(card);
-        cached.head = row.id;
-        if (row.id > this.checkpointAt) this.dirty.add(row.card_id);
-      }
-      this.logEnd = row.id;
+    // logEnd is always the last entry of a row: rows are read and written whole.
+    for (const row of this.st.tail.iterate(this.logEnd) as Iterable<BatchRow>) {
+      const { first, entries } = parseBatch(row);
+      entries.forEach((e, i) => this.replay(first + i, e));
+      this.logEnd = first + entries.length - 1;
     }
     this.knownVersion = version;
+  }
+
+  private replay(id: number, e: LogEntry): void {
+    const cardId = e[CARD];
+    const cached = this.cards.get(cardId) ?? this.load(cardId);
+    if (!cached) throw new Error(`the audit log names a card that is not in the cards table (entry ${id})`);
+    // A card loaded after this entry was checkpointed has it already.
+    if (id <= cached.head) return;
+    const card = withState(cached.card, cached.card, cached.card.version);
+    applyDelta(card, e[STATE]);
+    cached.card = Object.freeze(card);
+    cached.head = id;
+    if (id > this.checkpointAt) this.dirty.add(cardId);
   }
 
   /** Runs fn in a read transaction after catching up: it sees one snapshot that memory matches. */
@@ -345,11 +340,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Appends an entry after `prev` in its card's chain; returns its id. */
-  private writeAudit(a: AuditEntry, prev: number): number {
-    return Number(this.st.audit.run(a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, prev).lastInsertRowid);
-  }
-
   async insertCard(card: CardRecord, audit: AuditEntry): Promise<boolean> {
     const c = card;
     const inserted = this.write(() => {
@@ -359,7 +349,8 @@ export class SqliteStore implements Store {
       );
       if (inserted.changes !== 1) return false;
       // The row holds the card's state and the head of its chain: nothing for the log to replay.
-      const id = this.writeAudit(audit, 0);
+      const id = this.logEnd + 1;
+      this.append(id, [logEntry(audit, 0, "")]);
       this.st.linkAudit.run(id, c.id);
       this.logEnd = id;
       return true;
@@ -443,15 +434,11 @@ export class SqliteStore implements Store {
     let outcomes: { value?: unknown; error?: unknown }[];
     try {
       outcomes = this.write(() => {
-        const audit: unknown[] = [];
-        const out = [];
-        let next = (this.st.lastAuditId.get() as number) + 1;
-        for (const p of batch) {
-          const o = this.apply(p, next, audit);
-          if (o.logged) next++;
-          out.push(o);
-        }
-        this.insertAudit(audit);
+        // Caught up under the write lock, logEnd is the newest entry in the log.
+        const first = this.logEnd + 1;
+        const entries: LogEntry[] = [];
+        const out = batch.map((p) => this.apply(p, first + entries.length, entries));
+        if (entries.length > 0) this.append(first, entries);
         return out;
       });
     } catch (e) {
@@ -463,12 +450,17 @@ export class SqliteStore implements Store {
     this.durable().then(settle, (e: unknown) => batch.forEach((p) => p.reject(e)));
   };
 
+  private append(first: number, entries: LogEntry[]): void {
+    const { at, text } = encodeBatch(entries);
+    this.st.append.run(first, at, text);
+  }
+
   /**
    * One change inside the batch's transaction; its audit entry, numbered
-   * `auditId`, goes onto `audit` for insertAudit. A failing decide skips only
-   * its own card (and leaves `auditId` unused); a failing write aborts the batch.
+   * `auditId`, goes onto `entries`. A failing decide skips only its own card
+   * (and leaves `auditId` for the next); a failing write aborts the batch.
    */
-  private apply(p: Pending, auditId: number, audit: unknown[]): { value?: unknown; error?: unknown; logged?: true } {
+  private apply(p: Pending, auditId: number, entries: LogEntry[]): { value?: unknown; error?: unknown } {
     const cached = this.cards.get(p.id) ?? this.load(p.id);
     if (!cached) return { value: undefined };
     const card = cached.card; // frozen: decide cannot touch what memory holds
@@ -480,13 +472,12 @@ export class SqliteStore implements Store {
       return { error };
     }
     const next = Object.freeze(withState(card, ch.state ?? card, card.version + 1));
-    const a = ch.audit;
-    audit.push(auditId, a.at, a.cardId, a.event, a.outcome, a.caller, a.detail ?? null, cached.head, encodeDelta(card, next));
+    entries.push(logEntry(ch.audit, cached.head, encodeDelta(card, next)));
     cached.card = next;
     cached.head = auditId;
     this.dirty.add(p.id);
     this.logEnd = auditId;
-    return { value: ch.result, logged: true };
+    return { value: ch.result };
   }
 
   /** Reads a card into memory from its row, which is current unless the card is dirty (and so already in memory). */
@@ -507,33 +498,54 @@ export class SqliteStore implements Store {
     return cached;
   }
 
-  /** Appends a batch's audit rows (AUDIT_FIELDS values each, ids in order) with one statement. */
-  private insertAudit(values: unknown[]): void {
-    if (values.length > 0) this.auditInsert(values.length / AUDIT_FIELDS).run(values);
-  }
-
-  private auditInsert(rows: number): Database.Statement {
-    let st = this.auditInserts.get(rows);
-    if (!st) {
-      const row = `(${new Array(AUDIT_FIELDS).fill("?").join(", ")})`;
-      st = this.db.prepare(
-        `INSERT INTO audit (id, at, card_id, event, outcome, caller, detail, prev_id, state) VALUES ${new Array(rows).fill(row).join(", ")}`,
-      );
-      this.auditInserts.set(rows, st);
-    }
-    return st;
-  }
-
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const rows = this.read(() => {
-      if (q.cardId === undefined) return this.st.recent.all(q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit);
-      const start =
-        q.beforeId === undefined
-          ? (this.cards.get(q.cardId) ?? this.load(q.cardId))?.head
-          : (this.st.prevOf.get(q.beforeId, q.cardId) as { id: number } | undefined)?.id;
-      return start === undefined ? [] : this.st.chain.all(start, q.limit);
-    }) as Record<string, unknown>[];
-    return rows.map(auditFromRow);
+    const cardId = q.cardId;
+    if (cardId === undefined) return this.read(() => this.recent(q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit));
+    let next = this.read(() => {
+      if (q.beforeId === undefined) return (this.cards.get(cardId) ?? this.load(cardId))?.head ?? 0;
+      const e = this.entryAt(q.beforeId);
+      return e?.[CARD] === cardId ? e[PREV] : 0;
+    });
+    // Each entry costs a lookup and a parse, so a long trail is read a part per turn of the
+    // event loop, leaving the verifications in between. Entries never change once written.
+    const out: AuditRecord[] = [];
+    for (;;) {
+      next = this.trail(next, Math.min(out.length + TRAIL_PART, q.limit), out);
+      if (next === 0 || out.length >= q.limit) return out;
+      await new Promise(setImmediate);
+    }
+  }
+
+  /** The entry numbered `id`, if there is one. */
+  private entryAt(id: number): LogEntry | undefined {
+    const row = this.st.entry.get({ id }) as { at: number; entry: string | null } | undefined;
+    return row?.entry ? parseEntry(row.at, row.entry) : undefined;
+  }
+
+  /**
+   * Follows a card's chain through prev_id from entry `id` back, adding
+   * entries to `out` until it holds `limit`; returns the next entry to read
+   * (0 at the card's first).
+   */
+  private trail(id: number, limit: number, out: AuditRecord[]): number {
+    while (id > 0 && out.length < limit) {
+      const e = this.entryAt(id);
+      if (!e) throw new Error(`the audit log has no entry ${id}`);
+      out.push(auditRecord(id, e));
+      id = e[PREV];
+    }
+    return id;
+  }
+
+  /** All cards' entries before `before`, newest first. */
+  private recent(before: number, limit: number): AuditRecord[] {
+    const out: AuditRecord[] = [];
+    for (const row of this.st.batchesBefore.iterate(before) as Iterable<BatchRow>) {
+      const { first, entries } = parseBatch(row);
+      for (let i = entries.length - 1; i >= 0 && out.length < limit; i--) if (first + i < before) out.push(auditRecord(first + i, entries[i]));
+      if (out.length >= limit) break;
+    }
+    return out;
   }
 
   async insertToken(t: TokenRecord): Promise<void> {
