@@ -24,13 +24,14 @@
  * its fastest configuration in Node.
  *
  * Both verify the same codes: every card's press k before any card's press
- * k+1, so each code is the next one its card expects. A full garbage
+ * k+1, so each code is the next one its card expects. One untimed round
+ * warms both up; then each round times the durable side at each level on
+ * codes of its own, and the in-memory side once on all of them, first or
+ * last in turn, and the ratio is taken per round: load from other processes
+ * on the machine hits both sides of a ratio alike. A full garbage
  * collection before each timing leaves neither side to collect what the
- * bench made before it (the codes: without it, the durable side was
- * measured up to 30% slower or faster depending on what ran before it). One untimed round warms
- * both up; then each round times both sides on that round's codes, in
- * alternating order, and the ratio is taken per round: load from other
- * processes on the machine hits both sides of a ratio alike.
+ * bench made before it (the codes, through node:crypto): without it the
+ * durable side's rate moved by up to 1.7x with what had run before it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
