@@ -130,6 +130,33 @@ describe("issuer SQLite store: the card log", () => {
     expect(trail.map((e) => e.at).slice(1)).to.deep.equal([2, 1]);
   });
 
+  it("migrates a version-2 database killed before its checkpoint: the entries after it are replayed from the log", async () => {
+    const v2 = new Database(path);
+    v2.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.slice(0, 2)) v2.exec(m.sqlite);
+    v2.prepare("INSERT INTO schema_migrations VALUES (1, 0), (2, 0)").run();
+    const c = newCard({ nextCounter: 7, version: 3 });
+    v2.prepare(
+      `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
+         last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, -1, 0, 0, 0, 0, 0, 1)`,
+    ).run(c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version, c.nextCounter);
+    const audit = v2.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id, state) VALUES (?, ?, 'verify', ?, 't', NULL, ?, ?)");
+    audit.run(1, c.id, "ok", 0, "v3 n7"); // the cards row includes this one: the checkpoint
+    v2.prepare("UPDATE store_meta SET value = 1 WHERE name = 'checkpoint'").run();
+    audit.run(2, c.id, "ok", 1, "v4 n8"); // and not these two
+    audit.run(3, c.id, "mismatch", 2, "v5 f1 t3");
+    v2.close();
+    const s = await store();
+    expect(await s.getCard(c.id)).to.include({ version: 5, nextCounter: 8, failures: 1, lastFailureAt: 3 });
+    expect((await s.listAudit({ cardId: c.id, limit: 10 })).map((e) => [e.id, e.at, e.outcome])).to.deep.equal([
+      [3, 3, "mismatch"],
+      [2, 2, "ok"],
+      [1, 1, "ok"],
+    ]);
+    expect(await bump(s, c.id)).to.equal(8);
+  });
+
   it("writes a batch of changes as one row of the log, which the audit view shows entry by entry", async () => {
     const s = await store();
     const cards = [newCard(), newCard(), newCard()];
