@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { expect } from "chai";
 import { closeSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { CardRecord } from "../../host-tools/issuer/card.ts";
 import { MIGRATIONS } from "../../host-tools/issuer/store/schema.ts";
 import { SqliteStore } from "../../host-tools/issuer/store/sqlite.ts";
 import type { AuditEntry } from "../../host-tools/issuer/store/types.ts";
@@ -39,6 +40,21 @@ describe("issuer SQLite store: the card log", () => {
     open.push(s);
     await s.migrate();
     return s;
+  }
+  /** The file at schema `version`, holding card `c` (unblocked, no failures) whose newest audit entry is `head`. */
+  function olderDatabase(version: number, c: CardRecord, head: number): Database.Database {
+    const db = new Database(path);
+    db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.slice(0, version)) {
+      db.exec(m.sqlite);
+      db.prepare("INSERT INTO schema_migrations VALUES (?, 0)").run(m.version);
+    }
+    db.prepare(
+      `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
+         last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, -1, 0, 0, 0, 0, 0, ?)`,
+    ).run(c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version, c.nextCounter, head);
+    return db;
   }
   beforeEach(() => {
     t = tempDir();
@@ -108,16 +124,8 @@ describe("issuer SQLite store: the card log", () => {
   });
 
   it("migrates a version-1 database: its cards rows are current, so the checkpoint starts at its newest entry", async () => {
-    const v1 = new Database(path);
-    v1.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-    v1.exec(MIGRATIONS[0].sqlite);
-    v1.prepare("INSERT INTO schema_migrations VALUES (1, 0)").run();
     const c = newCard({ nextCounter: 41, version: 9 });
-    v1.prepare(
-      `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
-         last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, -1, 0, 0, 0, 0, 0, 2)`,
-    ).run(c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version, c.nextCounter);
+    const v1 = olderDatabase(1, c, 2);
     v1.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (1, ?, 'issue', 'ok', 't', NULL, 0)").run(c.id);
     v1.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id) VALUES (2, ?, 'verify', 'ok', 't', 'counter=40', 1)").run(c.id);
     v1.close();
@@ -131,16 +139,8 @@ describe("issuer SQLite store: the card log", () => {
   });
 
   it("migrates a version-2 database killed before its checkpoint: the entries after it are replayed from the log", async () => {
-    const v2 = new Database(path);
-    v2.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-    for (const m of MIGRATIONS.slice(0, 2)) v2.exec(m.sqlite);
-    v2.prepare("INSERT INTO schema_migrations VALUES (1, 0), (2, 0)").run();
     const c = newCard({ nextCounter: 7, version: 3 });
-    v2.prepare(
-      `INSERT INTO cards (id, pan, expiry, psn, mode, digits, algorithm, step, start_counter, created_at, version, blocked, next_counter,
-         last_step, drift, failures, last_failure_at, resync_failures, last_resync_failure_at, last_audit_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, -1, 0, 0, 0, 0, 0, 1)`,
-    ).run(c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version, c.nextCounter);
+    const v2 = olderDatabase(2, c, 1);
     const audit = v2.prepare("INSERT INTO audit (at, card_id, event, outcome, caller, detail, prev_id, state) VALUES (?, ?, 'verify', ?, 't', NULL, ?, ?)");
     audit.run(1, c.id, "ok", 0, "v3 n7"); // the cards row includes this one: the checkpoint
     v2.prepare("UPDATE store_meta SET value = 1 WHERE name = 'checkpoint'").run();
