@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createContext, runInContext } from "node:vm";
 import { buildFirmware, ROOT } from "../../host-tools/build/build.ts";
 import { ES_GLOBALS, ESPRUINO_GLOBALS } from "../../host-tools/build/globals.ts";
-import { ESPRUINO, haveEspruino, runOnEspruino } from "./espruino.ts";
+import { requireEspruino, runOnEspruino } from "./espruino.ts";
 
 /** Rejected construct -> a program that prints "ok" only where it works. */
 const CLAIMS: Record<string, string> = {
@@ -62,10 +62,7 @@ async function runInNode(code: string): Promise<string> {
 describe("the rule set on the Espruino interpreter", function () {
   this.timeout(120_000);
   before(function (this: Mocha.Context) {
-    if (!haveEspruino()) {
-      console.log(`      (skipped: no Espruino interpreter at ${ESPRUINO}; set ESPRUINO=path/to/espruino)`);
-      this.skip();
-    }
+    requireEspruino(this);
   });
 
   it("runs the fixture firmware's bundle, printing what Node prints", async () => {

@@ -2,17 +2,25 @@
  * Run a script on the Espruino interpreter built for Linux (the ground truth for
  * what the card runs). Its stdin gets an endless trickle of empty lines: at end
  * of file the Linux build spins and its memory use climbs. It exits by itself
- * once no timer is left. Set ESPRUINO to the binary; default: ../espruino-bin/espruino-2630
- * beside the repository (never part of it).
+ * once no timer is left. The binary: $ESPRUINO, else ../shared/espruino/espruino-2630
+ * beside the repository (2v29 with a card's 2,630 variables, run under qemu-i386 near a
+ * card's speed; never part of the repository). Tests that need it are pending, with one
+ * line saying why, only where neither exists.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { ESPRUINO, haveEspruino } from "../../host-tools/lib/interpreter.ts";
 
-export const ESPRUINO = process.env.ESPRUINO ?? fileURLToPath(new URL("../../../espruino-bin/espruino-2630", import.meta.url));
-export const haveEspruino = (bin = ESPRUINO) => existsSync(bin);
+export { ESPRUINO, haveEspruino };
+
+/** For a suite's before(): mark it pending, saying why in one line, where there is no interpreter. */
+export function requireEspruino(ctx: Mocha.Context): void {
+  if (haveEspruino()) return;
+  console.log(`      (pending: no Espruino interpreter at ${ESPRUINO}; set ESPRUINO=path/to/espruino-2630)`);
+  ctx.skip();
+}
 
 export interface EspruinoRun {
   /** What the script printed: banner, prompts and escape codes removed. */

@@ -6,14 +6,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
-import { haveEspruino, runOnEspruino } from "../build/espruino.ts";
+import { requireEspruino, runOnEspruino } from "../build/espruino.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 describe("SSD1681 driver on the Espruino interpreter", function () {
   this.timeout(30_000);
   before(function (this: Mocha.Context) {
-    if (!haveEspruino()) this.skip();
+    requireEspruino(this);
   });
 
   it("loads as ES5, runs 100 updates, refuses one while busy, and does not grow in memory", async () => {

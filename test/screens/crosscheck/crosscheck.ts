@@ -5,7 +5,7 @@
  *   npx tsx test/screens/crosscheck/crosscheck.ts --save   also store what the
  *                                                          interpreter drew in ref/espruino.json
  *
- * Runs cases.ts on the interpreter (../espruino-bin/espruino beside the
+ * Runs cases.ts on the interpreter (../shared/espruino/espruino-2630 beside the
  * repository, or the binaries in ESPRUINO_BINS=a:b) and in Node on sim/board/graphics.ts. The
  * 2,630-variable build cannot hold all the cases' code at once; memory.ts
  * runs the screens on it. CI has no interpreter: graphics.test.ts checks the
@@ -18,7 +18,7 @@ import { bundleForEspruino, runOnEspruino } from "./espruino.ts";
 import { runCases, saveReference, type CaseOutput } from "./reference.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BINS = (process.env.ESPRUINO_BINS ?? fileURLToPath(new URL("../../../../espruino-bin/espruino", import.meta.url))).split(":");
+const BINS = (process.env.ESPRUINO_BINS ?? fileURLToPath(new URL("../../../../shared/espruino/espruino-2630", import.meta.url))).split(":");
 
 function parse(output: string, bin: string): CaseOutput[] {
   const cases: CaseOutput[] = [];
