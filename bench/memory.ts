@@ -26,6 +26,14 @@
  * sampled through hooks, also in `.boot0`; their own variables are measured (idle
  * with and without them) and taken off. Nothing the card prints is echoed: its
  * answer to ink-code holds a code.
+ *
+ * Then the press sequences of issue 9 (test/card/press-rig.ts SEQUENCES: double,
+ * triple and ten quick presses, long presses, presses during the boot refresh,
+ * a press after a power cut), each from a fresh boot of the same flash, on the
+ * rig whose panel keeps BUSY high through each refresh and whose button
+ * presses: the peak (sampled as above) and the idle after it (garbage
+ * collected), against PEAK_BOUND (the card's 2,630 less a fixed headroom).
+ * A sequence that runs the interpreter out of memory is reported as such.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -37,6 +45,7 @@ import { loadBoardConfig } from "../host-tools/config.ts";
 import { nodeHash } from "../host-tools/lib/hash.ts";
 import { ESPRUINO, Interpreter, bootFromStorage, sleep, textBytes as text, writeStorage } from "../host-tools/lib/interpreter.ts";
 import { encodeProfile } from "../firmware/core/profile.ts";
+import { PEAK_BOUND, PressRig, SEQUENCES } from "../test/card/press-rig.ts";
 
 /** Espruino variables on the card (nRF52832, as Puck.js). */
 export const CARD_VARIABLES = 2630;
@@ -111,6 +120,55 @@ export async function measureMemory(bin: string, bundleFile?: string): Promise<M
   }
 }
 
+export interface SequenceMeasure {
+  label: string;
+  /** Peak variables, or NaN when the sequence ran the interpreter out of memory. */
+  peak: number;
+  /** Idle variables after it (garbage collected), NaN after out of memory. */
+  idle: number;
+  /** What went wrong, if anything: the interpreter's first error line. */
+  error?: string;
+}
+
+/** The press sequences, each from a fresh boot of the same flash (bundleFile as in measureMemory). */
+export async function measurePresses(bin: string, bundleFile?: string): Promise<SequenceMeasure[]> {
+  const rig = await PressRig.start({ bin, bundle: bundleFile ? readFileSync(bundleFile) : undefined });
+  const rows: SequenceMeasure[] = [];
+  try {
+    for (const s of Object.values(SEQUENCES)) {
+      await rig.reboot();
+      rig.accept();
+      await rig.resetPeak();
+      let row: SequenceMeasure;
+      try {
+        await s.run(rig);
+        await rig.settle();
+        row = { label: s.label, peak: await rig.peak(), idle: await rig.idle() };
+      } catch (e) {
+        row = { label: s.label, peak: NaN, idle: NaN, error: (e as Error).message };
+      }
+      const failed = rig.failures();
+      if (failed.length) row = { label: s.label, peak: NaN, idle: NaN, error: failed[0].replace(/^>/, "").trim() };
+      rows.push(row);
+    }
+    return rows;
+  } finally {
+    await rig.close();
+  }
+}
+
+export function reportPresses(rows: SequenceMeasure[]): string {
+  const width = Math.max(...rows.map((r) => r.label.length));
+  return [
+    `presses   peak and idle variables per sequence (bound ${PEAK_BOUND}; refreshes of the rig's panel, press-rig.ts)`,
+    ...rows.map((r) =>
+      r.error
+        ? `  ${r.label.padEnd(width)}  FAILED: ${r.error}`
+        : `  ${r.label.padEnd(width)}  peak ${String(r.peak).padStart(4)} (${r.peak <= PEAK_BOUND ? "within" : "OVER"})  idle after ${String(r.idle).padStart(4)}`,
+    ),
+  ].join("\n");
+}
+
 export function report(m: MemoryMeasure, bin: string): string {
   const line = (what: string, vars: number) =>
     `${what.padEnd(10)}${String(vars).padStart(5)} variables = ${(vars / CARD_VARIABLES).toFixed(3)} x the card's ${CARD_VARIABLES}` +
@@ -132,6 +190,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   } else {
     try {
       console.log(report(await measureMemory(bin, process.argv[2]), bin));
+      console.log(reportPresses(await measurePresses(bin, process.argv[2])));
     } catch (e) {
       console.error(`bench/memory: ${(e as Error).message}`);
       process.exitCode = 1;

@@ -8,6 +8,12 @@
  * (each byte costs 10 bit times: 8N1 framing, as a UART sends it), and a
  * pseudo-terminal (socat) in front, which the tools open with serialport as
  * they would a USB adapter. Bytes are counted at the proxy, both directions.
+ *
+ * Then the same two steps on the real Espruino interpreter (qemu, near a
+ * card's speed; skipped without it), its console on a pseudo-terminal (not
+ * paced): how long a card's own work (boots, flash writes) makes them, against
+ * the unpaced simulated board. The tools wait for the card (polling with
+ * deadlines), so these times are the card's, not pauses of the tool's.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -24,6 +30,8 @@ import type { Repl } from "../sim/console/repl.ts";
 import { serveConsole } from "../sim/console/server.ts";
 import { BoardCard } from "../sim/server/card.ts";
 import { VERSION } from "../host-tools/lib/version.ts";
+import { haveEspruino } from "../host-tools/lib/interpreter.ts";
+import { interpreterCard } from "../test/provision/rig.ts";
 
 interface Wire {
   toCard: number;
@@ -133,7 +141,39 @@ export async function measure(baud: number, cards: number): Promise<Measure> {
   return { baud, cards, flash: avg(sum.flash), provision: avg(sum.provision) };
 }
 
-export function report(baseline: Measure, runs: Measure[]): string {
+export interface InterpreterMeasure {
+  cards: number;
+  flash: number;
+  provision: number;
+}
+
+/** Flash and provision `cards` blank cards on the interpreter; per-card seconds. */
+export async function measureInterpreter(cards: number): Promise<InterpreterMeasure> {
+  const config = await loadBoardConfig();
+  const sum = { flash: 0, provision: 0 };
+  for (let i = 0; i < cards; i++) {
+    const dir = mkdtempSync(join(tmpdir(), "inkcard-bench-"));
+    // Its own issuer: every interpreter has the same chip serial.
+    const issuer = await startIssuer({ db: join(dir, "issuer.sqlite"), port: 0, masterKey: new Uint8Array(32).fill(9), logLevel: "silent" });
+    const card = await interpreterCard();
+    try {
+      const token = await issuer.createToken("bench");
+      let t0 = performance.now();
+      await flashCard({ port: card.port, baud: 115200, firmware: VERSION, log: () => {} });
+      sum.flash += (performance.now() - t0) / 1000;
+      t0 = performance.now();
+      await issueCard({ port: card.port, baud: 115200, issuer: issuer.url, token, profileFile: config.storage.profile, request: { mode: "counter" } });
+      sum.provision += (performance.now() - t0) / 1000;
+    } finally {
+      await card.close();
+      await issuer.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { cards, flash: sum.flash / cards, provision: sum.provision / cards };
+}
+
+export function report(baseline: Measure, runs: Measure[], interpreter?: InterpreterMeasure): string {
   const lines = [`per card, averaged over ${baseline.cards} card(s); wire time = bytes x 10 bits / baud (8N1)`];
   for (const m of [baseline, ...runs]) {
     for (const step of ["flash", "provision"] as const) {
@@ -147,6 +187,14 @@ export function report(baseline: Measure, runs: Measure[]): string {
       );
     }
   }
+  if (interpreter) {
+    for (const step of ["flash", "provision"] as const) {
+      lines.push(
+        `${"interpreter".padEnd(12)} ${step.padEnd(9)} ${interpreter[step].toFixed(2).padStart(7)} s` +
+          `  ${(interpreter[step] / baseline[step].seconds).toFixed(1).padStart(5)} x unpaced (qemu, pseudo-terminal, ${interpreter.cards} card(s))`,
+      );
+    }
+  } else lines.push("interpreter  skipped: no Espruino interpreter (set ESPRUINO)");
   return lines.join("\n");
 }
 
@@ -159,6 +207,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }
   const baseline = await measure(0, cards);
   const runs = [await measure(115200, cards), await measure(9600, cards)];
-  console.log(report(baseline, runs));
+  console.log(report(baseline, runs, haveEspruino() ? await measureInterpreter(cards) : undefined));
   process.exit(0);
 }

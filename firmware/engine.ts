@@ -40,14 +40,29 @@ let card: Card | undefined;
 let boardName = "";
 let lockFile = "";
 
-/** The driver's show(), telling the shell when the panel is asleep with nothing left to send. */
+/** The display's done() for the update under way (the driver takes one at a time). */
+let shownDone: (() => void) | undefined;
+
+/**
+ * The driver's show(), telling the shell when the panel is asleep with nothing left to send.
+ * No closure: one made here would keep this call's frame alive until the next update had
+ * allocated its own (two frames at once ran the card out of memory, issue 9).
+ */
 function show(frame: Uint8Array, full: boolean, done: () => void): void {
-  (driver as Ssd1681).show(frame, full, function () {
-    state.updating = false;
-    done(); // may start the update that waited
-    if (!state.updating) state.idle();
-  });
+  shownDone = done;
+  (driver as Ssd1681).show(frame, full, shown);
   state.updating = true; // after show(): one that threw started nothing
+}
+
+function shown(): void {
+  const done = shownDone as () => void;
+  shownDone = undefined;
+  state.updating = false;
+  try {
+    done(); // may start the update that waited
+  } finally {
+    if (!state.updating) state.idle();
+  }
 }
 
 function createSurface(width: number, height: number): Graphics {

@@ -1,6 +1,7 @@
 /**
  * The card's program. After boot nothing runs until the button is pressed;
- * then at most one timer, the one that wipes the code.
+ * then at most one timer, the one that wipes the code (and, for a moment,
+ * the one that runs a press that waited, below).
  *
  * Shell and engine: this file is the shell, the little that stays in RAM at
  * idle (the button watch, the three events below, the wipe timer and the
@@ -24,9 +25,51 @@
  * Each answers one line, `[inkcard {json} crc32]`. Once the tool has written
  * the lock file, every boot sets the console password and locks the console,
  * so an issued card runs nothing typed at it; Bluetooth offers no console.
+ *
+ * Presses while the panel refreshes (0.3-2 s; two presses within one are
+ * ordinary use). Until the panel sleeps, the engine, the 5 KB frame and the
+ * driver are all in RAM, about 2,000 of the card's 2,630 variables at the
+ * peak: a press handled then (a code computed, a second frame drawn) ran the
+ * card out of memory (issue 9). So nothing is done for a press then:
+ *  - while the refresh under way shows a new code, a press is answered by
+ *    that code and dropped. The holder pressed before the code appeared, and
+ *    the counter does not move: each code shown moves it, and a counter
+ *    moved by accidental presses beyond the issuer's look-ahead window costs
+ *    the holder a resync (several codes in a row).
+ *  - during any other refresh (the boot screen, a wipe, "not issued") one
+ *    press is remembered and runs once the panel sleeps; further presses
+ *    meanwhile are that same one. It runs from a timer of its own, not from
+ *    the driver's last callback: the last engine is then off the stack and
+ *    is collected before the next is built.
+ * So a burst of presses makes at most one code per refresh, and each code
+ * shown had its counter committed first (core/card.ts), as for any press.
+ * A long press during a refresh is dropped (it does nothing yet). ink-code
+ * (the tool's press, which must answer with a code) waits like a remembered
+ * press and answers when it has run.
+ *
+ * Errors. Each event catches and reports its errors; core and the driver
+ * leave no update half done when they throw (core/display.ts, hal/ssd1681.ts:
+ * an update always ends, a dead panel by its BUSY timeout). Running out of
+ * memory is different: Espruino interrupts the code wherever it is, and no
+ * catch or finally runs. On the interpreter (issue 9) the engine of the
+ * interrupted update was never dropped and its display stayed busy, so the
+ * next press (and the wipe timer) queued behind an update that never ends;
+ * 1,557 variables stayed in use after garbage collection, against 276
+ * before, and the press after that ran out again, silently. (The Linux
+ * build, which checks assertions, may exit instead; release builds do not
+ * check them.) So Espruino's "errorFlag" event with MEMORY restarts the
+ * program with load(): the boot code from flash, as at power-up, with
+ * memory cleared, timers and watches gone and the screen redrawn blank. The
+ * counter is in flash, so the next press shows the next code.
+ * The nRF52's hardware watchdog is the backstop for code that never returns
+ * to Espruino's idle loop: in auto mode Espruino kicks it each time it gets
+ * there (and wakes from sleep in time to), so only a hang resets the chip.
+ * Espruino's Linux build has no watchdog (E.enableWatchdog does nothing
+ * there, targets/linux/jshardware.c), so the tests try the other paths.
  */
 import type { Engine, EngineState } from "./engine-api";
 import { watchButton } from "./hal/button";
+import { isConsolePassword } from "./core/lock";
 
 /** engine.ts's code wrapped in a function by the build: each call builds a new engine. */
 declare function INKCARD_ENGINE(state: EngineState): Engine;
@@ -34,6 +77,13 @@ declare function INKCARD_ENGINE(state: EngineState): Engine;
 const state: EngineState = { sinceFull: 0, based: false, showing: false, updating: false, idle: onIdle };
 /** The engine while an event or a panel update uses it, else undefined. */
 let engine: Engine | undefined;
+/**
+ * What waits for the panel to sleep (see above): 0 nothing, 1 a press, 2 ink-code (its answer
+ * waits too). Numbers, not named constants: each constant would be a variable kept at idle.
+ */
+let waiting = 0;
+/** The timer that runs what waited, or 0. */
+let waitTimer = 0;
 
 function open(): Engine {
   if (!engine) {
@@ -53,6 +103,16 @@ function close(): void {
 
 function onIdle(): void {
   engine = undefined;
+  if (waiting && !waitTimer) waitTimer = setTimeout(onWaited, 0);
+}
+
+function onWaited(): void {
+  waitTimer = 0;
+  if (state.updating) return; // something else started first: idle() comes again
+  const what = waiting;
+  waiting = 0;
+  if (what === 2) onCode(); // its press answers a waiting press too
+  else press();
 }
 
 /** The wipe timer, or 0: one at a time. */
@@ -87,10 +147,12 @@ function press(tell?: (code: string) => void): void {
 }
 
 function onShortPress(): void {
-  press();
+  if (!state.updating) press();
+  else if (!state.showing && !waiting) waiting = 1; // else the code being drawn answers it
 }
 
 function onLongPress(): void {
+  if (state.updating) return;
   try {
     open().card.longPress();
   } catch (e) {
@@ -106,7 +168,12 @@ function reply(fields: object): void {
 }
 
 function onIdentify(): void {
-  const fields = open().identify();
+  let fields: object = {};
+  try {
+    fields = open().identify();
+  } catch (e) {
+    report("identify", e);
+  }
   close();
   reply(fields);
 }
@@ -131,13 +198,26 @@ function tell(code: string): void {
 }
 
 function onCode(): void {
+  if (state.updating) {
+    waiting = 2;
+    return;
+  }
   told = "";
   press(tell);
   reply({ code: told });
   told = "";
 }
 
+/** Out of memory left the program halfway (see above): start it again from flash. */
+function onErrorFlag(flags: string[]): void {
+  if (flags.indexOf("MEMORY") >= 0) load();
+}
+
 function boot(): void {
+  // Auto mode: kicked from the idle loop, so only 30 s without returning there resets the chip
+  // (a press takes about a second; flash erases kick it themselves).
+  E.enableWatchdog(30);
+  E.on("errorFlag", onErrorFlag); // first: memory can run out in the boot refresh too
   const e = open();
   try {
     e.card.boot(); // shows "not issued" if it fails; a press tries again
@@ -151,9 +231,10 @@ function boot(): void {
   NRF.setServices({}, { uart: false }); // no console over Bluetooth, issued or not: issuance uses the serial line
 
   // The tool writes the password (20 hex digits) as its last step; anything else there is a cut-off write.
+  // No regular expression: Espruino's have no counted repetition ({20} never matches there).
   const password = require("Storage").read(e.lockFile);
   close();
-  if (password !== undefined && /^[0-9a-f]{20}$/.test(password)) {
+  if (isConsolePassword(password)) {
     E.setPassword(password);
     E.lockConsole();
   }

@@ -1,8 +1,9 @@
 /** `inkcard sim` (also `npm start`): the emulated card, its web page and API, an embedded issuer and a demo card. */
 import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 
 interface SimFlags {
+  engine: "vm" | "espruino";
   port?: number;
   consolePort?: number;
   state?: string;
@@ -30,15 +31,26 @@ export function register(program: Command): void {
     .option("--state <dir>", "keep the card's flash and the issuer's database in DIR, so the card survives a restart")
     .option("--blank", "a board fresh from the factory: no firmware, no profile, no demo card")
     .option("--digits <n>", "digits of the demo card's codes", intIn(3, 10), 3)
-    .option("--manual-clock", "virtual time moves only through the API (default: it follows the wall clock)")
+    .addOption(
+      new Option("--engine <name>", "what runs the firmware: vm (a node:vm realm on the emulated board) or espruino (the real interpreter under qemu, at a card's speed and memory)")
+        .choices(["vm", "espruino"])
+        .default("vm"),
+    )
+    .option("--manual-clock", "virtual time moves only through the API (default: it follows the wall clock; vm engine only)")
     .option("--headless", "do not open the page in a browser")
     .option("--json", "print one JSON line with the addresses (and the run's issuer token), nothing else on stdout")
     .action(async (flags: SimFlags) => {
+      if (flags.engine === "espruino" && flags.manualClock) {
+        process.stderr.write("inkcard sim: --manual-clock needs the vm engine: the espruino engine runs in real time\n");
+        process.exitCode = 2;
+        return;
+      }
       const { startSim } = await import("./server/start.ts");
       const progress = (line: string) => process.stderr.write(`${line}\n`);
       let sim: Awaited<ReturnType<typeof startSim>>;
       try {
         sim = await startSim({
+          engine: flags.engine,
           port: flags.port,
           consolePort: flags.consolePort,
           state: flags.state,
@@ -72,7 +84,7 @@ export function register(program: Command): void {
       }
       // The token is a secret: only --json (for scripts) prints it.
       const lines = [
-        `inkcard simulator${flags.blank ? " (blank board)" : ""}`,
+        `inkcard simulator${flags.blank ? " (blank board)" : ""}${flags.engine === "espruino" ? " on the Espruino interpreter" : ""}`,
         `  page     ${a.web}`,
         `  API      ${a.api}   (docs/simulator.md)`,
         `  console  ${a.console ?? "(no pseudo-terminal: install socat)"}   ${a.consoleTcp}`,

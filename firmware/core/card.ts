@@ -12,10 +12,14 @@
  * - longPress(): reserved for switching between profiles. It never makes a
  *   code; today it changes nothing and draws nothing.
  *
- * The profile is read and checked again at every press, and its key wiped
- * after use: nothing secret stays in RAM between presses, a profile damaged
+ * The profile is read and checked again at every press: a profile damaged
  * since boot shows "not issued", and a profile written since boot (issued
- * again over the console) is picked up without a restart.
+ * again over the console) is picked up without a restart. A press checks
+ * the record's SHA-256 (one native call) and the fields it uses
+ * (profile.ts readProfile); boot and install check every field
+ * (decodeProfile). The code is made from the HMAC key pads the profile
+ * holds, hashed in place in flash (otp.ts padOtp): no key or pad is copied
+ * into RAM, so nothing secret stays there between presses.
  *
  * - install(): takes a profile the provisioning tool staged (written whole
  *   to stagingName(profileFile)) and, once its check passes, makes it the
@@ -29,10 +33,10 @@
  */
 import type { Clock, Display, FlashStore, Hash, HashName } from "./types";
 import { DEFAULT_STEPS, MonotonicCounter } from "./counter";
-import { decodeProfile, profileDigest, stagingName } from "./profile";
+import { decodeProfile, padsAgain, profileDigest, readProfile, stagingName } from "./profile";
 import type { StoredProfile } from "./profile";
-import { hotp, totp } from "./otp";
-import { equalBytes, wipe } from "./bytes";
+import { padOtp, timeStep } from "./otp";
+import { equalBytes } from "./bytes";
 
 export interface CardOptions {
   store: FlashStore;
@@ -87,7 +91,6 @@ export class Card {
     if (staged === undefined) return false;
     const sha256 = this.o.hashes("SHA256");
     const p = sha256 ? decodeProfile(staged, sha256) : null;
-    if (p) wipe(p.key);
     // A profile that already ran (activated) was not written by a tool: never install it.
     if (!p || p.activated) {
       store.erase(this.staging);
@@ -120,14 +123,12 @@ export class Card {
 
   boot(): void {
     let ok = false;
-    let p: StoredProfile | null = null;
     try {
       this.install();
-      p = this.readProfile();
-      ok = this.prepare(p);
+      const sha256 = this.o.hashes("SHA256");
+      ok = this.prepare(sha256 ? decodeProfile(this.o.store.read(this.o.profileFile), sha256) : null);
     } finally {
       // Also when reading flash threw: the panel must not keep an old code.
-      if (p) wipe(p.key);
       this.state.showing = false;
       if (ok) this.o.display.wipe();
       else this.o.display.showNotIssued();
@@ -150,24 +151,24 @@ export class Card {
    * garbage before the screen is drawn, when the card's RAM peaks.
    */
   private makeCode(): { code: string; caption: string } | null {
-    const p = this.readProfile();
+    const sha256 = this.o.hashes("SHA256");
+    const p = sha256 ? readProfile(this.o.store.read(this.o.profileFile), sha256) : null;
     if (!p) return null;
-    let code = "";
+    if ((!this.ready || p.fingerprint !== this.fingerprint) && !this.prepare(p)) return null;
+    const hash = this.o.hashes(p.algorithm) as Hash; // prepare() checked it exists
     let caption = p.cardId;
-    try {
-      if ((!this.ready || p.fingerprint !== this.fingerprint) && !this.prepare(p)) return null;
-      const hash = this.o.hashes(p.algorithm) as Hash; // prepare() checked it exists
-      if (p.mode === "counter") {
-        const c = (this.counter as MonotonicCounter).next(); // committed before the code exists
-        code = hotp(hash, p.key, c, p.digits);
-        caption += " #" + c;
-      } else {
-        code = totp(hash, p.key, this.o.clock(), p.stepSeconds, p.digits);
-      }
-    } finally {
-      wipe(p.key);
+    let pads: Uint8Array | null = p.pads;
+    let c: number;
+    if (p.mode === "counter") {
+      c = (this.counter as MonotonicCounter).next(); // committed before the code exists
+      caption += " #" + c;
+      // Flash was written since p was read: its view may be stale.
+      pads = padsAgain(this.o.store.read(this.o.profileFile), p);
+      if (!pads) return null;
+    } else {
+      c = timeStep(this.o.clock(), p.stepSeconds);
     }
-    return { code: code, caption: caption };
+    return { code: padOtp(hash, pads, p.digits)(c), caption: caption };
   }
 
   /** Reserved for switching profiles: never makes a code, and for now does nothing. */
@@ -190,11 +191,6 @@ export class Card {
     this.state.showing = false;
     this.o.display.showNotIssued();
     return 0;
-  }
-
-  private readProfile(): StoredProfile | null {
-    const sha256 = this.o.hashes("SHA256");
-    return sha256 ? decodeProfile(this.o.store.read(this.o.profileFile), sha256) : null;
   }
 
   /** Make the card ready for profile p (false: it must not make codes). */

@@ -10,7 +10,10 @@
  * a display per event and keeps only that object between them.
  * The panel takes seconds per refresh: a request that arrives meanwhile waits,
  * and only the latest one waits (a newer request replaces an older one), so
- * presses never build a queue and the screen ends on what was asked last.
+ * requests never build a queue and the screen ends on what was asked last.
+ * (Presses do not get here during a refresh: main.ts holds them back. The
+ * wipe timer may.) The frame of the refresh that ended is released before
+ * the waiting one is drawn (hal/ssd1681.ts, engine.ts): never two at once.
  */
 import type { Display, Panel } from "./types";
 import type { Decode, Surface } from "./screens";

@@ -17,14 +17,15 @@ import { checkBytes, isIntIn, wipe } from "./bytes";
  * when a call needs another block length or more room. Between calls they
  * hold only the bare pads (0x36.., 0x5c..) and zeros: a call writes its key
  * bytes in and puts the pad bytes back before returning, so no key stays
- * behind and only key.length bytes of each pad change per call. On the card
- * this module lives in the engine, built per event, so they cost no RAM at
- * idle. Sharing them is safe because all of this is synchronous and a Hash
+ * behind and only key.length bytes of each pad change per call. The card
+ * makes its codes from stored pads instead (otp.ts padOtp): its bundle has
+ * no hmac() and, the allocation being marked pure, none of these buffers.
+ * Sharing them is safe because all of this is synchronous and a Hash
  * never calls back into hmac(). `inView` is the prefix of `inner` last
  * hashed, kept because a view is an allocation too.
  */
 let padLen = 0;
-let inner = new Uint8Array(0);
+let inner = /* @__PURE__ */ new Uint8Array(0); // pure: dropped from a bundle that has no hmac() (the card's)
 let outer = inner;
 let inView = inner;
 
@@ -81,6 +82,47 @@ export function hmac(hash: Hash, key: Uint8Array, message: Uint8Array): Uint8Arr
   // hands back one shared array: then k is the result.)
   if (k !== key && k !== out) wipe(k);
   return out;
+}
+
+/**
+ * A Hash that can also hash a list of parts as if joined, without joining
+ * them: Espruino's require("crypto").SHA1/SHA256 do, natively (an array of
+ * arrays is read part by part, a view of memory-mapped flash included), so
+ * on the card hal/crypto.ts hands the native function over as is. Its
+ * result (outputLen bytes; on Espruino an ArrayBuffer) may itself be a
+ * part. Called unbound.
+ */
+export interface PartsHash extends Hash {
+  digestParts?: (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array | ArrayBuffer;
+}
+
+/**
+ * hash's parts digest: its own when it has one, else one that joins the
+ * parts and calls digest (hosts; the joined copy is wiped: it may hold a pad).
+ */
+export function partsDigest(hash: Hash): (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array | ArrayBuffer {
+  const own = (hash as PartsHash).digestParts;
+  if (typeof own === "function") return own;
+  return function (parts: Array<Uint8Array | ArrayBuffer>): Uint8Array {
+    const bytes: Uint8Array[] = [];
+    let n = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      bytes.push(p instanceof Uint8Array ? p : new Uint8Array(p));
+      n += bytes[i].length;
+    }
+    const joined = new Uint8Array(n);
+    n = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      joined.set(bytes[i], n);
+      n += bytes[i].length;
+    }
+    try {
+      return digest(hash, joined);
+    } finally {
+      wipe(joined);
+    }
+  };
 }
 
 /** hash.digest with its output length checked: a wrong Hash must not yield a short MAC. */

@@ -9,7 +9,7 @@
  */
 import type { Hash } from "./types";
 import { checkBytes, isIntIn, writeU32BE } from "./bytes";
-import { hmac } from "./hmac";
+import { checkHash, hmac, partsDigest } from "./hmac";
 
 export const MIN_DIGITS = 3;
 export const MAX_DIGITS = 10;
@@ -21,7 +21,7 @@ export const MIN_KEY_BYTES = 16;
  * this is synchronous: hotpWords writes it and hmac() has consumed it before
  * hotpWords returns, and a Hash never calls back into the code engine.
  */
-const block = new Uint8Array(8);
+const block = /* @__PURE__ */ new Uint8Array(8);
 
 /** HOTP for the 64-bit counter counterHi * 2^32 + counterLo. */
 export function hotpWords(hash: Hash, key: Uint8Array, counterHi: number, counterLo: number, digits: number): string {
@@ -79,4 +79,70 @@ export function timeStep(unixSeconds: number, stepSeconds: number): number {
 /** TOTP: HOTP of the current time step. */
 export function totp(hash: Hash, key: Uint8Array, unixSeconds: number, stepSeconds: number, digits: number): string {
   return hotp(hash, key, timeStep(unixSeconds, stepSeconds), digits);
+}
+
+/** 10^d for d = 0..10, exact (Espruino's Math.pow is not). */
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/**
+ * The card's code maker: HOTP from the HMAC key pads instead of the key
+ * (core/profile.ts stores them), RFC 4226 exactly. pads is K0 ^ ipad then
+ * K0 ^ opad, 2 x hash.blockLen bytes, left as it is (on the card a view of
+ * flash). Returns code(counter), counter an integer 0..2^53-1 (time mode:
+ * the time step, timeStep()), each call two hash calls:
+ *
+ *   code(C) = truncate(H([K0 ^ opad, H([K0 ^ ipad, C as 8 bytes])]), digits)
+ *
+ * On the card each H is one call of Espruino's native crypto on a list of
+ * parts (see PartsHash in hmac.ts): the pads are hashed where they lie, and
+ * neither a pad nor the key is ever copied into RAM, so there is nothing
+ * secret to wipe afterwards (the inner digest is not key-equivalent). What
+ * a call does in JavaScript is kept to a few operations, because the
+ * interpreter pays per token: everything that can be is prepared here,
+ * once, the truncation is written out (no helper calls) and the digits come
+ * from a string, not a loop (bench/press.ts). The counter block is not
+ * secret. Synchronous, as everything here: one code maker per press.
+ */
+export function padOtp(hash: Hash, pads: Uint8Array, digits: number): (counter: number) => string {
+  checkHash(hash);
+  checkBytes(pads, "HMAC pads");
+  const B = hash.blockLen;
+  if (pads.length !== 2 * B) throw new Error("HMAC pads must be 2 x " + B + " bytes");
+  if (!isIntIn(digits, MIN_DIGITS, MAX_DIGITS)) {
+    throw new Error("HOTP digits must be an integer " + MIN_DIGITS + ".." + MAX_DIGITS);
+  }
+  const h = partsDigest(hash);
+  // Byte stores, not a DataView: Espruino makes a built-in class the first
+  // time a program names it, and keeps it (DataView: about 20 variables).
+  const block = new Uint8Array(8);
+  const inner = [pads.subarray(0, B), block];
+  const outer = pads.subarray(B);
+  const last = hash.outputLen - 1;
+  const mod = POW10[digits];
+  /** The block's high word is not zero. */
+  let wide = false;
+  return function (counter: number): string {
+    // Not checked here: the card's counters come checked from MonotonicCounter
+    // and timeStep(), and each check would cost every code (see above). The
+    // high word is written only when it is or was not zero: it rarely is.
+    if (counter > 0xffffffff || wide) {
+      const hi = Math.floor(counter / 4294967296);
+      block[0] = hi >>> 24;
+      block[1] = hi >> 16;
+      block[2] = hi >> 8;
+      block[3] = hi;
+      counter -= hi * 4294967296;
+      wide = hi > 0;
+    }
+    // A Uint8Array keeps the low 8 bits of what is stored.
+    block[4] = counter >>> 24;
+    block[5] = counter >> 16;
+    block[6] = counter >> 8;
+    block[7] = counter;
+    // A view of the result, not the result itself: an ArrayBuffer indexes as bytes on Espruino only.
+    const d = new Uint8Array(h([outer, h(inner)]));
+    const o = d[last] & 15;
+    // RFC 4226 5.3 as truncate() above; "000000000" pads 10 digits too (below 2^31 < 10^10).
+    return ("000000000" + ((((d[o] & 0x7f) << 24) | (d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3]) % mod)).substr(-digits);
+  };
 }

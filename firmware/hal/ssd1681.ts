@@ -31,12 +31,17 @@
  *
  * BUSY (active high) is awaited with a one-shot falling-edge watch plus a
  * BUSY_TIMEOUT_MS timer, so a dead panel cannot hang the card: the update is
- * abandoned, `timeouts` counts it and done() still runs. Nothing stays
- * scheduled between updates.
+ * abandoned, `timeouts` counts it and done() still runs. A step that throws
+ * (SPI, a pin) abandons the update too, and the error is thrown on once
+ * done() has run: an update always ends, so the card never waits for a
+ * panel that will not finish. Nothing stays scheduled between updates.
  *
- * RAM: the two callbacks the timers and watches call are made by show() and
- * dropped by finish(), so an idle panel holds no functions of its own (a
- * bound function costs 13 Espruino variables, kept for the card's life).
+ * RAM: the two callbacks the timers and watches call are made for each
+ * update, after the frame is drawn (when the card's RAM peaks), and dropped
+ * by finish(). arm() makes them, in a scope that holds nothing but the
+ * driver: made in show(), whose scope holds the frame, they kept that 5 KB
+ * frame alive until the update after it had drawn its own (issue 9: two
+ * frames at once ran the card out of memory).
  * Steps that need no wait (BUSY already low) run in a loop, not by recursion:
  * nested method calls on one object saturate its 4-bit lock count in
  * Espruino 2v29, after which it is never freed.
@@ -131,6 +136,13 @@ export class Ssd1681 implements Panel {
     this.full = full || !this.state.based;
     this.state.based = false;
     this.phase = 0;
+    this.arm();
+    digitalWrite(this.o.rst, 0);
+    setTimeout(this.onWake as () => void, RESET_MS);
+  }
+
+  /** The update's two callbacks, in a scope that holds no frame (see the top). */
+  private arm(): void {
     const self = this;
     this.onWake = function () {
       // After a reset timer, or after BUSY fell (its one-shot watch has removed itself) before the timeout.
@@ -144,8 +156,6 @@ export class Ssd1681 implements Panel {
       self.timeouts++;
       self.finish();
     };
-    digitalWrite(this.o.rst, 0);
-    setTimeout(this.onWake, RESET_MS);
   }
 
   /** The steps from `phase` on, until one has to wait for a timer or for BUSY. */
@@ -154,31 +164,40 @@ export class Ssd1681 implements Panel {
     const wake = this.onWake;
     const timeout = this.onTimeout;
     if (!wake || !timeout) return; // no update under way
-    for (;;) {
-      const p = this.phase++;
-      if (p === 0) {
-        digitalWrite(o.rst, 1);
-        setTimeout(wake, RESET_MS);
-        return;
-      } else if (p === 2) {
-        this.command(0x12);
-      } else if (p === 3) {
-        this.setup[AT_BORDER] = this.full ? BORDER_FULL : BORDER_PARTIAL;
-        this.table(0);
-        this.command(0x24, this.frame);
-        this.command(0x22, this.full ? MODE_FULL : MODE_PARTIAL);
-        this.command(0x20);
-      } else if (p >= 4) {
-        this.table(AT_CURSOR);
-        this.command(0x26, this.frame);
-        this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
-        this.state.based = true;
-        this.finish();
-        return;
+    let error: unknown;
+    try {
+      for (;;) {
+        const p = this.phase++;
+        if (p === 0) {
+          digitalWrite(o.rst, 1);
+          setTimeout(wake, RESET_MS);
+          return;
+        } else if (p === 2) {
+          this.command(0x12);
+        } else if (p === 3) {
+          this.setup[AT_BORDER] = this.full ? BORDER_FULL : BORDER_PARTIAL;
+          this.table(0);
+          this.command(0x24, this.frame);
+          this.command(0x22, this.full ? MODE_FULL : MODE_PARTIAL);
+          this.command(0x20);
+        } else if (p >= 4) {
+          this.table(AT_CURSOR);
+          this.command(0x26, this.frame);
+          this.command(0x10, 0x01); // deep sleep mode 1: RAM kept, BUSY stays high until a hardware reset
+          this.state.based = true;
+          break;
+        }
+        // Phase 1 (the reset done) only waits; 2 and 3 wait after sending. For BUSY to fall, each time.
+        if (this.busyHigh(wake, timeout)) return;
       }
-      // Phase 1 (the reset done) only waits; 2 and 3 wait after sending. For BUSY to fall, each time.
-      if (this.busyHigh(wake, timeout)) return;
+    } catch (e) {
+      // Abandoned. Nothing is armed while a step runs (wake came from the one-shot watch or a timer
+      // and cleared the BUSY timer), and state.based is false: the next update is a full refresh.
+      error = e;
     }
+    // Outside the try: an error thrown by done() (the next update) is not this update's.
+    this.finish();
+    if (error !== undefined) throw error;
   }
 
   /** Send one command with its data; CS framed by hand since Espruino's SPI.write takes only a Pin object as CS. */

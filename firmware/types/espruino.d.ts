@@ -130,6 +130,17 @@ declare function require(name: "crypto"): CryptoModule;
 interface EspruinoE {
   /** Run fn on every kill()/reset (power-down hook), at init, or when E.emit(event) is called (queued, runs once the caller returns). */
   on(event: string, fn: () => void): void;
+  /** New interpreter error flags (after the code that raised them stopped), e.g. "MEMORY": out of memory, the running code was interrupted. */
+  on(event: "errorFlag", fn: (flags: string[]) => void): void;
+  /** The error flags raised since the last call (which clears them). */
+  getErrorFlags(): string[];
+  /**
+   * Start the watchdog: the chip resets unless it is kicked within timeout seconds. isAuto
+   * (default true): Espruino kicks it whenever it returns to its idle loop. Once started it runs
+   * until the chip resets (nRF52). Does nothing on the Linux build.
+   */
+  enableWatchdog(timeout: number, isAuto?: boolean): void;
+  kickWatchdog(): void;
   getBattery?(): number;
   setPassword(password?: string): void;
   lockConsole(): void;

@@ -3,19 +3,22 @@
  * downlevelling and minifying. The source gate sees the author's code; this one
  * also sees compiler helpers and minifier output. The bundle must parse as
  * ECMAScript 5, reference only globals the card has, and use none of the
- * members Espruino lacks.
+ * members Espruino lacks nor regular-expression features its matcher lacks
+ * (regex.ts): esbuild turns a literal that ES5 cannot write (a flag u, a
+ * lookbehind) into `new RegExp("...")`, so those strings are checked too.
  */
 import { parse, type Node } from "acorn";
 import {
   ES_GLOBALS, ESPRUINO_GLOBALS, MISSING_GLOBALS, MISSING_METHODS, MISSING_STATICS,
   POW_EXPONENT_MAX, POW_EXPONENT_MIN, REQUIRE_MODULES,
 } from "./globals.ts";
+import { REGEX_CONSTRUCTS, regexProblems } from "./regex.ts";
 import type { Violation } from "./violation.ts";
 
 /** Every construct name this gate reports (besides MISSING_GLOBALS / _STATICS / _METHODS names). */
 export const BUNDLE_CONSTRUCTS = [
   "not ES5", "unknown global", "compiler helper", "builtin prototype", "Math.pow exponent", "require module", "labelled statement",
-  "late function declaration",
+  "late function declaration", ...REGEX_CONSTRUCTS,
 ] as const;
 
 // A minimal ESTree view: acorn's types are a union too wide to narrow by hand here.
@@ -31,7 +34,9 @@ export function gateBundle(code: string, file: string): Violation[] {
   };
   // Minified code is one long line: show the node with a little context.
   const snippet = (n: N) => JSON.stringify(code.slice(Math.max(0, n.start - 20), Math.min(code.length, n.start + 60)));
-  const report = (n: N, construct: string, message: string) => out.push({ file, ...at(n.start), construct, message: `${message} at ${snippet(n)}` });
+  /** offset: characters into the node (a construct inside a regular expression literal). */
+  const report = (n: N, construct: string, message: string, offset = 0) =>
+    out.push({ file, ...at(n.start + offset), construct, message: `${message} at ${snippet(n)}` });
 
   let program: N;
   try {
@@ -72,7 +77,11 @@ export function gateBundle(code: string, file: string): Violation[] {
       return;
     }
     if (node.type === "MemberExpression") members.push({ node, chain });
-    if (node.type === "CallExpression") calls.push({ node, chain });
+    if (node.type === "CallExpression" || node.type === "NewExpression") calls.push({ node, chain });
+    const regex = node.regex as { pattern: string; flags: string } | undefined;
+    if (node.type === "Literal" && regex) {
+      for (const p of regexProblems(regex.pattern, regex.flags)) report(node, p.construct, p.message, p.offset);
+    }
     // Espruino creates a function when its declaration runs: declarations must come first.
     const body = node.type === "Program" ? node.body : isFunction(node) ? (node.body as N).body : undefined;
     if (Array.isArray(body)) {
@@ -126,10 +135,20 @@ export function gateBundle(code: string, file: string): Violation[] {
       report(node, "builtin prototype", `${full}: Espruino's built-in methods are not properties of the prototype`);
     }
   }
-  // Math.pow exponents and require() names.
+  // Math.pow exponents, require() names and RegExp("...") patterns.
   for (const { node, chain } of calls) {
     const callee = node.callee as N;
     const args = node.arguments as N[];
+    if (globalNamed(callee, chain, "RegExp")) {
+      const [pattern, flags] = args;
+      if (pattern?.type === "Literal" && typeof pattern.value === "string") {
+        for (const p of regexProblems(pattern.value, "")) report(pattern, p.construct, p.message);
+      }
+      if (flags?.type === "Literal" && typeof flags.value === "string") {
+        for (const p of regexProblems("", flags.value)) report(flags, p.construct, p.message);
+      }
+    }
+    if (node.type === "NewExpression") continue;
     if (globalNamed(callee, chain, "require")) {
       const a = args[0];
       if (args.length !== 1 || a?.type !== "Literal" || typeof a.value !== "string" || !REQUIRE_MODULES.has(a.value)) {

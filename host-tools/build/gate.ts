@@ -12,6 +12,7 @@ import {
   BUILD_DEFINES, ENGINE_LINKS, ES_GLOBALS, ESPRUINO_GLOBALS, MISSING_GLOBALS, MISSING_METHODS, MISSING_STATICS,
   POW_EXPONENT_MAX, POW_EXPONENT_MIN, REQUIRE_MODULES,
 } from "./globals.ts";
+import { REGEX_CONSTRUCTS, regexProblems } from "./regex.ts";
 import type { Violation } from "./violation.ts";
 
 /** Every construct name this gate reports (besides the names in MISSING_GLOBALS / MISSING_STATICS / MISSING_METHODS). */
@@ -21,7 +22,7 @@ export const SOURCE_CONSTRUCTS = [
   "bigint literal", "generator", "yield", "async function", "await", "optional chaining",
   "** operator", "**= operator", "computed property key", "labelled statement",
   "Math.pow exponent", "loop closure", "builtin prototype", "extends builtin", "require module",
-  "unknown global", "global in core", "var declaration",
+  "unknown global", "global in core", "var declaration", ...REGEX_CONSTRUCTS,
 ] as const;
 
 export interface GateOptions {
@@ -56,8 +57,9 @@ function gateFile(sf: ts.SourceFile, checker: ts.TypeChecker, opts: GateOptions,
   const fromCore = relative(opts.coreDir, resolve(sf.fileName));
   const inCore = !fromCore.startsWith("..") && !isAbsolute(fromCore);
   const file = relative(opts.root, sf.fileName);
-  const report = (node: ts.Node, construct: string, message: string) => {
-    const { line, character } = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+  /** offset: characters into the node (a construct inside a regular expression literal). */
+  const report = (node: ts.Node, construct: string, message: string, offset = 0) => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(node.getStart(sf) + offset);
     out.push({ file, line: line + 1, column: character + 1, construct, message });
   };
 
@@ -114,6 +116,18 @@ function gateFile(sf: ts.SourceFile, checker: ts.TypeChecker, opts: GateOptions,
     if (MISSING_STATICS.has(full)) report(n, full, `${full} does not exist on Espruino`);
     if (name === "prototype" && ES_GLOBALS.has(n.expression.text)) {
       report(n, "builtin prototype", `${full}: Espruino's built-in methods are not properties of the prototype (call them on an instance)`);
+    }
+  };
+
+  /** `RegExp("...", "...")`, with or without new: a literal pattern and flags are checked as a literal's are. */
+  const checkRegExp = (n: ts.CallExpression | ts.NewExpression) => {
+    if (!ts.isIdentifier(n.expression) || n.expression.text !== "RegExp" || !isGlobal(n.expression)) return;
+    const [pattern, flags] = n.arguments ?? [];
+    if (pattern && ts.isStringLiteralLike(pattern)) {
+      for (const p of regexProblems(pattern.text, "")) report(pattern, p.construct, p.message);
+    }
+    if (flags && ts.isStringLiteralLike(flags)) {
+      for (const p of regexProblems("", flags.text)) report(flags, p.construct, p.message);
     }
   };
 
@@ -222,7 +236,17 @@ function gateFile(sf: ts.SourceFile, checker: ts.TypeChecker, opts: GateOptions,
         break;
       case ts.SyntaxKind.CallExpression:
         checkCall(node as ts.CallExpression);
+        checkRegExp(node as ts.CallExpression);
         break;
+      case ts.SyntaxKind.NewExpression:
+        checkRegExp(node as ts.NewExpression);
+        break;
+      case ts.SyntaxKind.RegularExpressionLiteral: {
+        const text = (node as ts.RegularExpressionLiteral).text; // "/pattern/flags"
+        const end = text.lastIndexOf("/");
+        for (const p of regexProblems(text.slice(1, end), text.slice(end + 1))) report(node, p.construct, p.message, p.offset);
+        break;
+      }
       case ts.SyntaxKind.Identifier: {
         const id = node as ts.Identifier;
         if (isNamePosition(id)) break;

@@ -1,10 +1,11 @@
-/** `inkcard flash [--port PORT|tcp://host:port] [--baud N]`: upload dist/firmware.js as the card's boot code, then verify it. */
+/** `inkcard flash [--port PORT|tcp://host:port] [--baud N] [--boot-timeout S]`: upload dist/firmware.js as the card's boot code, then verify it. */
 import { InvalidArgumentError, type Command } from "commander";
 import { VERSION } from "../lib/version.ts";
 
 interface FlashFlags {
   port?: string;
   baud?: number;
+  bootTimeout: number;
   json?: boolean;
   verbose?: boolean;
 }
@@ -18,6 +19,7 @@ export function register(program: Command): void {
       if (!/^[0-9]+$/.test(v) || Number(v) < 300 || Number(v) > 4_000_000) throw new InvalidArgumentError("expected an integer 300..4000000");
       return Number(v);
     })
+    .option("--boot-timeout <seconds>", "how long the card may take to restart and answer again", seconds, 30)
     .option("--json", "print one JSON result on stdout")
     .option("--verbose", "say each step, with the espruino package's own log")
     .action(async (f: FlashFlags) => {
@@ -34,6 +36,7 @@ export function register(program: Command): void {
             port: f.port ?? board.serial.port,
             baud: f.baud ?? board.serial.baud,
             firmware: VERSION,
+            bootMs: f.bootTimeout * 1000,
             log,
             progress: bar.update,
             toolLog: f.verbose ? (l) => log(`espruino: ${l}`) : undefined,
@@ -43,6 +46,12 @@ export function register(program: Command): void {
         }
       }, (r) => `flashed ${r.bytes} bytes (sha256 ${r.sha256.slice(0, 16)}…) to chip ${r.chipSerial} on ${r.port}: firmware ${r.firmware} runs`);
     });
+}
+
+/** --boot-timeout: whole seconds, 1 to an hour. */
+export function seconds(v: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > 3600) throw new InvalidArgumentError("expected whole seconds 1..3600");
+  return Number(v);
 }
 
 /** A cli-progress bar on a terminal (stderr), nothing otherwise. */

@@ -147,7 +147,9 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
       });
     } finally {
       E.Core.Serial.close();
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 1000))]); // its "Disconnected" line, still ours
+      // Its "Disconnected" line is still ours to catch: wait for the close callback (a deadline, not a
+      // pause: a port whose device went away may never call it).
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 1000))]);
     }
   });
 }

@@ -7,8 +7,9 @@
  *      card's console is locked: it is never flashed over serial)
  *   3. upload with the espruino package (espruino.ts), progress shown
  *   4. read back the SHA-256 of the stored boot code; compare with the file's
- *   5. restart the card from flash (load()), check it printed no `Uncaught`
- *      and that the firmware answers with the version just flashed
+ *   5. restart the card from flash (load()), wait until it is back (polled,
+ *      up to bootMs: a card boots far slower than a PC), check it printed no
+ *      `Uncaught` and that the firmware answers with the version just flashed
  */
 import { readFileSync } from "node:fs";
 import { ensureFirmwareBuilt } from "../build/ensure.ts";
@@ -28,7 +29,7 @@ export interface FlashOptions {
   progress?: (sent: number, total: number) => void;
   /** EspruinoTools' own log (--verbose). */
   toolLog?: (line: string) => void;
-  /** How long the card may take to boot, ms. */
+  /** How long the card may take to restart and answer again, ms (default: the link's BOOT_MS). */
   bootMs?: number;
 }
 
@@ -56,8 +57,10 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
   await uploadBootCode({ port: o.port, baud: o.baud, code, progress: o.progress, log: o.toolLog });
 
   return withConsole(o, async (con) => {
-    // The upload may still be on the wire (buffered in the adapter, the OS, a serial server): wait for it.
-    await con.probe(con.link.wireMs(Buffer.byteLength(code)));
+    // The upload may still be on the wire (buffered in the adapter, the OS, a serial server) or queued
+    // on the card behind its reset() (which runs .boot0, if any): the probe's line waits behind it, up to
+    // the boot deadline, before any Ctrl-C that would cut a Storage write short.
+    await con.probe(con.link.wireMs(Buffer.byteLength(code)) + con.link.bootMs);
     const stored = await con.bootCodeSha256();
     if (stored !== built.sha256) {
       throw new ToolError(
@@ -66,7 +69,7 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
       );
     }
     o.log("boot code verified (SHA-256 read back); restarting the card");
-    const output = await con.restart(o.bootMs ?? 1500);
+    const output = await con.restart(); // polls until the restarted card answers, up to bootMs
     const error = cardError(output);
     if (error) throw new ToolError(`the firmware failed as the card booted: ${error}`, "this firmware does not run on this board: check espruino.config.js");
     const id = await con.identify();
@@ -78,7 +81,7 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
 }
 
 async function withConsole<T>(o: FlashOptions, fn: (con: CardConsole) => Promise<T>): Promise<T> {
-  const link = await Link.open({ port: o.port, baud: o.baud });
+  const link = await Link.open({ port: o.port, baud: o.baud, bootMs: o.bootMs });
   try {
     return await fn(new CardConsole(link));
   } finally {

@@ -16,8 +16,9 @@ export interface BatchOptions extends Omit<ProvisionOptions, "con"> {
   baud: number;
   /** How often to look for the next card, ms. */
   pollMs?: number;
-  /** How long a card may take to answer, ms (Link's default otherwise). */
+  /** How long a card may take to answer, and to restart, ms (Link's defaults otherwise). */
   answerMs?: number;
+  bootMs?: number;
   /** A card is done (done of count, this run's results so far). */
   progress?: (done: number, results: Provisioned[]) => void;
   /** Ask the operator to put in the next card. */
@@ -34,7 +35,7 @@ export async function provisionBatch(o: BatchOptions): Promise<Provisioned[]> {
       for (;;) {
         let con: CardConsole | undefined;
         try {
-          link = link?.isOpen ? link : await Link.open({ port: o.port, baud: o.baud, answerMs: o.answerMs });
+          link = link?.isOpen ? link : await Link.open({ port: o.port, baud: o.baud, answerMs: o.answerMs, bootMs: o.bootMs });
           con = new CardConsole(link);
           if (!(await isNext(con, o))) con = undefined;
         } catch (e) {
@@ -46,6 +47,7 @@ export async function provisionBatch(o: BatchOptions): Promise<Provisioned[]> {
           o.progress?.(o.journal.done().length, results);
           break;
         }
+        // The operator's pace, not the card's: how often to knock while no next card answers.
         await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
       }
     }

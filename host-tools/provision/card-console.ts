@@ -7,8 +7,9 @@
  */
 import { crc32 } from "node:zlib";
 import { z } from "zod";
+import { isConsolePassword } from "../../firmware/core/lock.ts";
 import { cardError, ToolError } from "./errors.ts";
-import type { Link } from "./link.ts";
+import { NoAnswer, type Link } from "./link.ts";
 
 const DLE = "\x10";
 const GARBLED_TODO = "check the cable and the baud rate, then run the same command again";
@@ -35,28 +36,35 @@ export class CardConsole {
   constructor(readonly link: Link) {}
 
   /**
-   * Is an Espruino console there, and is it locked? Ctrl-C first clears
-   * whatever an interrupted run left half-typed on the card's input line.
-   * backlogMs: bytes sent before (an upload) may still be on their way.
+   * Is an Espruino console there, and is it locked? A marker line first, as
+   * is: a card still busy (booting, or writing an upload still queued in its
+   * input: backlogMs) answers it once done. Only if it does not answer in
+   * time, Ctrl-C and the marker again: Ctrl-C clears whatever an interrupted
+   * run left half-typed on the card's input line, but it also interrupts code
+   * the card is running, so it never goes first (it would cut a boot short).
    */
   async probe(backlogMs = 0): Promise<Probe> {
-    await this.link.write("\x03", "probing its console");
-    await pause(50);
-    this.link.mark();
-    // Concatenated on the card, so an echo of the line is never taken for the answer.
-    await this.link.write(`${DLE}print("<<ink"+"probe>>")\n`, "probing its console");
     try {
-      return await this.link.until(
-        (s) => (s.includes("<<inkprobe>>") ? "console" : /Invalid password|password>/.test(s) ? "locked" : undefined),
-        "probing its console",
-        backlogMs,
-      );
+      return await this.probeOnce("", backlogMs);
     } catch (e) {
-      if (e instanceof ToolError && this.link.isOpen && this.link.received().trim() !== "") {
+      if (!(e instanceof NoAnswer)) throw e;
+    }
+    try {
+      return await this.probeOnce("\x03", 0);
+    } catch (e) {
+      if (e instanceof NoAnswer && this.link.isOpen && this.link.received().trim() !== "") {
         throw new ToolError(`what answers on ${this.link.port} is not an Espruino console`, "check that the port is the card's (and the baud rate)");
       }
       throw e;
     }
+  }
+
+  private async probeOnce(first: string, backlogMs: number): Promise<Probe> {
+    this.link.mark();
+    // Concatenated on the card, so an echo of the line is never taken for the answer.
+    await this.link.write(`${first}${DLE}print("<<ink"+"probe>>")\n`, "probing its console");
+    // A locked console answers any line with "Invalid password" and then its prompt: wait for the prompt, the end of it.
+    return this.link.until((s) => (s.includes("<<inkprobe>>") ? "console" : /password>/.test(s) ? "locked" : undefined), "probing its console", backlogMs);
   }
 
   /** Who the card is. Throws a clear error when no inkcard firmware answers. */
@@ -87,32 +95,37 @@ export class CardConsole {
     await this.run(`setTime(${Math.floor(seconds)})`, "setting its clock");
   }
 
-  /** A button press that tells the code it showed ("" when the card refused to make one). */
+  /**
+   * A button press that tells the code it showed ("" when the card refused to
+   * make one). The card answers once the press has run, and a press waits for
+   * a panel refresh under way (the boot screen's, seconds on a card): it may
+   * take up to the link's boot deadline more than a plain request.
+   */
   async code(): Promise<string> {
-    return (await this.request("ink-code", "computing its first code", Code)).code;
+    return (await this.request("ink-code", "computing its first code", Code, this.link.bootMs)).code;
   }
 
   /** Write the console password and boot again: the firmware then locks the console. */
   async lock(file: string, password: string): Promise<void> {
-    if (!/^[0-9a-f]{20}$/.test(password)) throw new Error("a console password is 20 hex digits");
-    this.link.mark();
-    await this.link.write(`${DLE}require("Storage").write(${JSON.stringify(file)},"${password}");load()\n`, "locking its console");
-    await pause(300);
-    if (!(await this.isLocked())) throw new ToolError("the card did not lock its console", "run the same command again");
+    if (!isConsolePassword(password)) throw new Error("a console password is 20 lower-case hex digits"); // the card's own rule
+    const { locked } = await this.reboot(`require("Storage").write(${JSON.stringify(file)},"${password}");`, "locking its console");
+    if (!locked) throw new ToolError("the card did not lock its console", "run the same command again");
   }
 
   /** True when the console refuses to run a line (asks for its password). */
   async isLocked(): Promise<boolean> {
     this.link.mark();
     await this.link.write(`${DLE}print("<<ink"+"open>>")\n`, "checking its console lock");
-    return this.link.until((s) => (s.includes("<<inkopen>>") ? false : /Invalid password/.test(s) ? true : undefined), "checking its console lock");
+    return this.link.until((s) => (s.includes("<<inkopen>>") ? false : /password>/.test(s) ? true : undefined), "checking its console lock");
   }
 
   /** Log in to a locked console. */
   async unlock(password: string): Promise<void> {
+    // End whatever was typed at the password prompt, and wait for the prompt it brings back:
+    // what the card says to that line must not be taken for its answer to the password.
     this.link.mark();
-    await this.link.write("\n", "logging in to its console"); // ends whatever was typed at the password prompt
-    await pause(50);
+    await this.link.write("\n", "logging in to its console");
+    await this.link.until((s) => (/password>/.test(s) ? true : undefined), "logging in to its console");
     this.link.mark();
     await this.link.write(`${password}\n`, "logging in to its console");
     const ok = await this.link.until((s) => (/Logged in/.test(s) ? true : /Invalid password/.test(s) ? false : undefined), "logging in to its console");
@@ -130,11 +143,51 @@ export class CardConsole {
   }
 
   /** Restart the interpreter from flash (load()): what the card does at power-up. Returns what it printed meanwhile. */
-  async restart(ms: number): Promise<string> {
+  async restart(): Promise<string> {
+    const { locked, output } = await this.reboot("", "restarting it");
+    if (locked) throw new ToolError("the card locked its console as it restarted: it holds a console password", "an issued card is not flashed over serial; erase it through SWD first");
+    return output;
+  }
+
+  /**
+   * Run `code`, then load(), and wait until the card is back: polled, up to
+   * the link's bootMs, never a pause sized for some card. The card runs lines
+   * queued before load() takes effect on the old program, and keeps those
+   * that come during its boot for after it, so each probe line asks whether
+   * a mark set in RAM by the load() line is still there: load() wipes RAM.
+   * One answered from the old program means "again"; a probe with no answer
+   * in the answer time is sent again (its bytes may have gone in the restart);
+   * a password prompt means the card came back locked. Nothing here sends
+   * Ctrl-C: it would cut the boot short. What the card printed on the way
+   * (an Uncaught error from its boot) is returned.
+   */
+  private async reboot(code: string, doing: string): Promise<{ locked: boolean; output: string }> {
+    const by = Date.now() + this.link.bootMs;
     this.link.mark();
-    await this.link.write(`${DLE}load()\n`);
-    await pause(ms);
-    return this.link.received();
+    await this.link.write(`${DLE}${code}global.inkOld=1;load()\n`, doing);
+    let output = "";
+    for (;;) {
+      output += this.link.received();
+      this.link.mark();
+      await this.link.write(`${DLE}print("<<ink"+(global.inkOld?"old":"new")+">>")\n`, doing);
+      let back: "old" | "new" | "locked";
+      try {
+        back = await this.link.until(
+          (s) => (s.includes("<<inknew>>") ? "new" : /password>/.test(s) ? "locked" : s.includes("<<inkold>>") ? "old" : undefined),
+          doing,
+          0,
+          by,
+        );
+      } catch (e) {
+        if (!(e instanceof NoAnswer)) throw e;
+        if (Date.now() < by) continue;
+        throw new NoAnswer(
+          `the card on ${this.link.port} did not come back within ${Math.round(this.link.bootMs / 1000)} s of its restart while ${doing}`,
+          "check that it is plugged in and powered, then run the command again (a card slower than that: raise --boot-timeout)",
+        );
+      }
+      if (back !== "old") return { locked: back === "locked", output: output + this.link.received() };
+    }
   }
 
   /** One line of code, followed by a marker that shows it ran (an Uncaught error is reported instead). */
@@ -145,12 +198,12 @@ export class CardConsole {
     if (error) throw new ToolError(`the card failed while ${doing}: ${error}`, "run the same command again; if it fails again, flash the card again");
   }
 
-  private async request<T>(event: string, doing: string, schema: z.ZodType<T>): Promise<T> {
+  private async request<T>(event: string, doing: string, schema: z.ZodType<T>, extraMs = 0): Promise<T> {
     this.link.mark();
     await this.link.write(`${DLE}E.emit(${JSON.stringify(event)})\n`, doing);
     let line: string;
     try {
-      line = await this.link.until((s) => /\[inkcard [^\r\n]*\]/.exec(s)?.[0] ?? cardError(s)?.replace(/^/, "!"), doing);
+      line = await this.link.until((s) => /\[inkcard [^\r\n]*\]/.exec(s)?.[0] ?? cardError(s)?.replace(/^/, "!"), doing, extraMs);
     } catch (e) {
       if (this.link.received().includes("[inkcard")) throw new ToolError(`the card's answer was cut off while ${doing}`, GARBLED_TODO);
       throw e;
@@ -178,8 +231,4 @@ export function parseReply<T>(line: string, schema: z.ZodType<T>, doing: string)
 
 export function isDigest(s: string): boolean {
   return HEX64.test(s);
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

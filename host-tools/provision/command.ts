@@ -1,5 +1,5 @@
 /**
- * `inkcard provision --port PORT --issuer URL --token T [--force] [--batch N] [--json] [--verbose]`:
+ * `inkcard provision --port PORT --issuer URL --token T [--force] [--batch N] [--boot-timeout S] [--json] [--verbose]`:
  * issue cards over their serial console (docs/provisioning.md).
  */
 import { InvalidArgumentError, type Command } from "commander";
@@ -18,6 +18,7 @@ interface ProvisionFlags {
   card?: string;
   batch?: number;
   journal: string;
+  bootTimeout: number;
   json?: boolean;
   verbose?: boolean;
 }
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .option("--card <id>", "with --force on a locked card: the issuer's id of the card it holds")
     .option("--batch <n>", "provision N cards one after another, swapping boards when asked", intIn(1, 100_000))
     .option("--journal <file>", "where progress is recorded, so a cut-off run resumes", "inkcard-provision.journal")
+    .option("--boot-timeout <seconds>", "how long a card may take to restart and answer again (after locking it)", intIn(1, 3600), 30)
     .option("--json", "print one JSON result on stdout")
     .option("--verbose", "say each step (never a key, code, password or token)")
     .action(async (f: ProvisionFlags) => {
@@ -84,6 +86,7 @@ async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: str
   if (f.batch && (f.force || f.card)) throw new ToolError("--batch issues fresh cards only", "reissue cards one at a time with --force");
   const port = f.port ?? board.serial.port;
   const baud = f.baud ?? board.serial.baud;
+  const bootMs = f.bootTimeout * 1000;
   const common = {
     issuer: new IssuanceClient(f.issuer, token),
     firmware: VERSION,
@@ -99,13 +102,13 @@ async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: str
     try {
       // The operator's prompts go to stderr whatever the output mode: someone has to swap the boards.
       const prompt = (l: string) => process.stderr.write(`provision: ${l}\n`);
-      const cards = await provisionBatch({ ...common, count: f.batch, port, baud, prompt, progress: (done) => bar.update(done) });
+      const cards = await provisionBatch({ ...common, count: f.batch, port, baud, bootMs, prompt, progress: (done) => bar.update(done) });
       return { cards };
     } finally {
       bar.stop();
     }
   }
-  const link = await Link.open({ port, baud });
+  const link = await Link.open({ port, baud, bootMs });
   try {
     const card = await provisionCard({ ...common, con: new CardConsole(link) });
     verbose(`${link.bytesSent} bytes sent, ${link.bytesReceived} received`);

@@ -20,6 +20,8 @@ export interface IssueCardOptions {
   /** The card's console: a serial path or tcp://host:port. */
   port: string;
   baud?: number;
+  /** How long the card may take to restart, ms (default: the link's BOOT_MS). */
+  bootMs?: number;
   /** The issuer's URL and an API token. */
   issuer: string;
   token: string;
@@ -36,7 +38,7 @@ export interface IssueCardOptions {
 }
 
 export async function issueCard(o: IssueCardOptions): Promise<Provisioned> {
-  const link = await Link.open({ port: o.port, baud: o.baud ?? 9600 });
+  const link = await Link.open({ port: o.port, baud: o.baud ?? 9600, bootMs: o.bootMs });
   try {
     return await provisionCard({
       con: new CardConsole(link),

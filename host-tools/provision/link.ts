@@ -17,10 +17,21 @@ export interface LinkOptions {
   baud: number;
   /** How long the card may take to answer a request, ms (default ANSWER_MS). */
   answerMs?: number;
+  /** How long the card may take to come back after a restart (load()), ms (default BOOT_MS). */
+  bootMs?: number;
 }
 
-/** How long the card may take to answer one request, by default. */
+/** How long a running card may take to answer one request, by default. */
 export const ANSWER_MS = 4000;
+/**
+ * How long a card may take to restart and answer again, by default: a card's
+ * boot (firmware and panel) is far slower than a PC's, and a busy host or a
+ * slow adapter slows it further. Only a card that never comes back waits it out.
+ */
+export const BOOT_MS = 30_000;
+
+/** The card sent nothing that answers a request in time (the link itself is fine). */
+export class NoAnswer extends ToolError {}
 
 export class Link {
   bytesSent = 0;
@@ -35,7 +46,10 @@ export class Link {
   private constructor(
     readonly port: string,
     private readonly stream: Duplex,
-    private readonly answerMs: number,
+    /** How long the card may take to answer one request, ms. */
+    readonly answerMs: number,
+    /** How long it may take to restart, ms. */
+    readonly bootMs: number,
     private readonly baud: number,
   ) {
     stream.on("data", (d: Buffer) => {
@@ -59,7 +73,7 @@ export class Link {
     if (o.port.startsWith("tcp://") && !tcp) throw new ToolError(`${o.port} is not a tcp://host:port address`, "give it as tcp://127.0.0.1:PORT");
     const stream = tcp ? await openTcp(o.port, tcp[1], Number(tcp[2])) : await openSerial(o.port, o.baud);
     // tcp:// has no baud rate of its own: the card behind it (a serial server, the simulator) may still be at o.baud.
-    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS, o.baud);
+    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS, o.bootMs ?? BOOT_MS, o.baud);
   }
 
   get isOpen(): boolean {
@@ -104,18 +118,19 @@ export class Link {
    * Wait until what was received since mark() satisfies test (a function
    * returning a value or undefined): the answer time, plus the time what was
    * sent since mark() takes on the wire, plus extraMs (a slow step, a backlog
-   * still on its way). `doing` names the step for the errors: no answer, or
-   * the link went away.
+   * still on its way), but never past `by` (a time, ms since 1970) when given.
+   * `doing` names the step for the errors: no answer (NoAnswer), or the link
+   * went away.
    */
-  async until<T>(test: (seen: string) => T | undefined, doing: string, extraMs = 0): Promise<T> {
-    const deadline = Date.now() + this.answerMs + this.wireMs(this.sentSinceMark) + extraMs;
+  async until<T>(test: (seen: string) => T | undefined, doing: string, extraMs = 0, by = Infinity): Promise<T> {
+    const deadline = Math.min(by, Date.now() + this.answerMs + this.wireMs(this.sentSinceMark) + extraMs);
     for (;;) {
       const found = test(this.seen);
       if (found !== undefined) return found;
       if (this.closed) throw this.lost(doing);
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new ToolError(
+        throw new NoAnswer(
           `the card on ${this.port} did not answer while ${doing}`,
           "check that it is plugged in and powered, then run the command again",
         );
@@ -139,7 +154,7 @@ export class Link {
       // A SerialPort must be closed (destroy() leaves its file and poller open); a socket is destroyed.
       if (this.stream instanceof SerialPort) this.stream.close(() => resolve());
       else this.stream.destroy();
-      setTimeout(resolve, 500).unref();
+      setTimeout(resolve, 500).unref(); // a deadline, not a pause: a port whose device went away may never report its close
     });
   }
 

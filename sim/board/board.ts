@@ -18,6 +18,7 @@
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import type { BoardConfig } from "../../firmware/board-config.ts";
+import { Ble } from "./ble.ts";
 import { Repl } from "../console/repl.ts";
 import { VirtualClock } from "./clock.ts";
 import { Flash, PowerCut } from "./flash.ts";
@@ -79,6 +80,13 @@ export class Board extends EventEmitter {
   readonly serial: string;
   /** What the firmware asked of the Bluetooth stack (NRF.setServices, setAdvertising). */
   readonly nrf: NrfRecord = { services: undefined, servicesOptions: undefined, advertising: undefined, advertisingOptions: undefined, sleeping: false };
+  /**
+   * The card's Bluetooth LE and the world around it (ble.ts): a phone
+   * connects with `ble.connect({ mtu })` and gets a Central (discover,
+   * subscribe, write, read, pair, notifications); `ble.loseNotifications(n)`
+   * and `ble.dropLink(reason)` inject faults.
+   */
+  readonly ble: Ble;
   /** Hardware faults seen (SPI traffic the panel could not take, panel driver faults). */
   readonly notes: string[] = [];
   /** The last E.setConsole() device: recorded only, the simulated serial console stays attached. */
@@ -105,6 +113,7 @@ export class Board extends EventEmitter {
     this.config = config;
     this.serial = options.serial ?? `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`;
     this.flash = options.flash ?? new Flash();
+    this.ble = new Ble(this.clock, this.serial, (t) => this.print(t));
     this.storage = new Storage(this.flash, { log: (t) => this.print(t) });
     const pin = (name: string) => {
       const p = this.pins.find(name);
@@ -143,6 +152,7 @@ export class Board extends EventEmitter {
       storage: this.storage,
       serial: this.serial,
       nrf: this.nrf,
+      ble: this.ble,
       scriptTimeoutMs: options.scriptTimeoutMs ?? 5000,
       spiSink: (sck, mosi, mode, bytes) => this.bus.transfer(sck, mosi, mode, bytes),
       graphicsHooks: {
@@ -322,6 +332,7 @@ export class Board extends EventEmitter {
     this.runtime?.kill();
     this.runtime = undefined;
     this.todo = undefined;
+    this.ble.powerOff();
     this.pins.reset(); // outputs off: RST low holds the panel controller, powerless, in reset
     this.emit("power", false);
   }

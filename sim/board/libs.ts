@@ -1,7 +1,7 @@
 /**
  * The pieces of Espruino's native library that need no board state:
  * require("crypto"), E's byte helpers, process.env / process.memory, and the
- * NRF (Bluetooth) recorder.
+ * NRF object (Bluetooth, modelled in ble.ts).
  */
 import { createHash } from "node:crypto";
 import type { Realm } from "./realm.ts";
@@ -9,6 +9,8 @@ import { bytesToString } from "./realm.ts";
 import { crc32, type Storage, type StorageData } from "./storage.ts";
 import { PowerCut } from "./flash.ts";
 import type { BoardConfig } from "../../firmware/board-config.ts";
+import type { Ble, BleFirmware } from "./ble.ts";
+import type { Invoke } from "./timers.ts";
 
 /** The interpreter version the simulator behaves like (design.md: checked on 2v29). */
 export const ESPRUINO_VERSION = "2v29";
@@ -99,36 +101,79 @@ export interface NrfRecord {
   sleeping: boolean;
 }
 
-/** The NRF object: records calls and otherwise does nothing (BLE is emulated elsewhere). */
-export function nrfModule(realm: Realm, record: NrfRecord, guard: () => void): object {
+/**
+ * The NRF object: records what the firmware asked (NrfRecord) and hands the
+ * Bluetooth calls to the board's model (ble.ts), which runs NRF's events
+ * and onWrite callbacks through `invoke`. Listeners are this interpreter's:
+ * a reset() starts without them, as on Espruino.
+ */
+export function nrfModule(realm: Realm, record: NrfRecord, guard: () => void, ble: Ble, invoke: Invoke): object {
+  const listeners = new Map<string, unknown[]>();
+  const fw: BleFirmware = {
+    realm,
+    invoke,
+    emit: (event, args) => {
+      for (const fn of [...(listeners.get(event) ?? [])]) invoke(fn, args);
+    },
+  };
+  ble.attach(fw);
   return realm.object({
     setServices(services: unknown, options?: unknown) {
       guard();
+      ble.setServices(fw, services, options);
       record.services = services;
       record.servicesOptions = options;
     },
     updateServices(services: unknown) {
       guard();
-      record.services = services;
+      ble.updateServices(fw, services);
     },
     setAdvertising(data: unknown, options?: unknown) {
       guard();
+      if (options !== undefined && (options === null || typeof options !== "object")) throw realm.typeError(`Expecting 'options' to be object or undefined, got ${typeof options}`);
+      ble.setAdvertising(options);
       record.advertising = data;
       record.advertisingOptions = options;
     },
+    setSecurity(options: unknown) {
+      guard();
+      ble.setSecurity(fw, options);
+    },
+    getSecurityStatus() {
+      guard();
+      return ble.securityStatus(fw);
+    },
+    getAddress() {
+      return ble.address;
+    },
     disconnect() {
       guard();
+      ble.disconnectFromCard();
     },
     sleep() {
       guard();
       record.sleeping = true;
+      ble.setSleeping(true);
     },
     wake() {
       guard();
       record.sleeping = false;
+      ble.setSleeping(false);
     },
-    on() {
+    on(event: unknown, fn: unknown) {
       guard();
+      const list = listeners.get(String(event)) ?? [];
+      list.push(fn);
+      listeners.set(String(event), list);
+    },
+    removeListener(event: unknown, fn: unknown) {
+      const list = listeners.get(String(event));
+      const i = list ? list.indexOf(fn) : -1;
+      if (i >= 0) list!.splice(i, 1);
+    },
+    removeAllListeners(event?: unknown) {
+      if (event === undefined) listeners.clear();
+      else listeners.delete(String(event));
     },
   });
 }

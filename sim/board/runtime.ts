@@ -23,6 +23,7 @@ import { PowerCut } from "./flash.ts";
 import { createGraphicsClass, type GraphicsHooks } from "./graphics.ts";
 import { inspect } from "./inspect.ts";
 import { ESPRUINO_VERSION, byteHelpers, cryptoModule, type NrfRecord, nrfModule, processEnv, processMemory, storageModule } from "./libs.ts";
+import type { Ble } from "./ble.ts";
 import type { Pins } from "./pins.ts";
 import { Realm } from "./realm.ts";
 import { createSpiClass, type SpiSink } from "./spi.ts";
@@ -75,6 +76,8 @@ export interface RuntimeHost {
   readonly storage: Storage;
   readonly serial: string;
   readonly nrf: NrfRecord;
+  /** The board's Bluetooth model: NRF's calls go to it, its events come back through invoke. */
+  readonly ble: Ble;
   readonly scriptTimeoutMs: number;
   readonly graphicsHooks: GraphicsHooks;
   readonly spiSink: SpiSink;
@@ -267,6 +270,9 @@ export class Runtime {
         if (typeof code === "string" && code.length) h.storage.write(alwaysExec ? ".bootrst" : ".bootcde", code);
       },
       getTemperature: () => 21.25, // the simulated chip sits at room temperature
+      // Accepted and ignored, as on Espruino's Linux build: the simulated chip has no watchdog to reset it.
+      enableWatchdog: () => {},
+      kickWatchdog: () => {},
     });
     const env = () => realm.intrinsics.JSON.parse(JSON.stringify(processEnv({ config: h.config, serial: h.serial, storageBytes: h.storage.getStats().totalBytes })));
     const process = realm.object({ version: ESPRUINO_VERSION, memory: () => realm.object(processMemory(h.config, this.sandbox, this.builtIn)) });
@@ -280,7 +286,7 @@ export class Runtime {
       console: consoleObj,
       E,
       process,
-      NRF: nrfModule(realm, h.nrf, guard),
+      NRF: nrfModule(realm, h.nrf, guard, h.ble, (cb, args) => this.invoke(cb, args)),
       SPI: createSpiClass(h.pins, realm, h.spiSink, guard),
       Graphics: createGraphicsClass(h.graphicsHooks),
       require: (name: unknown) => {

@@ -9,7 +9,14 @@ import { existsSync, lstatSync, mkdtempSync, rmSync, unlinkSync } from "node:fs"
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Repl } from "./repl.ts";
+
+/** A serial line to a card: the simulated REPL (repl.ts), or the real interpreter's console (sim/espruino/card.ts). */
+export interface ConsoleLine {
+  /** Bytes from the terminal. */
+  write(data: string | Uint8Array): void;
+  /** Listen to what the card sends (a string of byte-characters); returns the function that stops listening. */
+  onData(listener: (bytes: string) => void): () => void;
+}
 
 export interface ConsoleServerOptions {
   /** TCP port (default 0: any free port). */
@@ -32,7 +39,7 @@ const MAX_QUEUED = 256 * 1024;
 /** How long socat may take to make the pseudo-terminal. */
 const PTY_TIMEOUT_MS = 5000;
 
-export async function serveConsole(repl: Repl, options: ConsoleServerOptions = {}): Promise<ConsoleServer> {
+export async function serveConsole(repl: ConsoleLine, options: ConsoleServerOptions = {}): Promise<ConsoleServer> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);

@@ -1,8 +1,9 @@
 /**
  * The simulator's HTTP/JSON API (documented in docs/simulator.md). Each route
  * checks its input with a schema and answers 400 with the reason when it is
- * wrong. Actions on the card are synchronous (the board runs in this thread
- * on a virtual clock), so requests never interleave on its one timeline.
+ * wrong. On the vm engine actions are synchronous (the board runs in this
+ * thread on a virtual clock), so requests never interleave on its one
+ * timeline; the espruino engine's card (sim/espruino/card.ts) queues them.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
@@ -17,13 +18,17 @@ export interface TextRun {
   text: string;
 }
 
-/** What the server needs from the emulated card (card.ts builds it from a Board). Actions return once the card has settled. */
+/**
+ * What the server needs from the emulated card: card.ts builds it from a
+ * Board (vm engine), sim/espruino/card.ts from the real interpreter. Actions
+ * return (or resolve) once the card has settled.
+ */
 export interface SimCard {
-  press(): void;
-  hold(ms: number): void;
-  advance(ms: number): void;
-  cutPower(): void;
-  restorePower(): void;
+  press(): void | Promise<void>;
+  hold(ms: number): void | Promise<void>;
+  advance(ms: number): void | Promise<void>;
+  cutPower(): void | Promise<void>;
+  restorePower(): void | Promise<void>;
   powered(): boolean;
   /** Virtual time, ms since the board was made. */
   timeMs(): number;
@@ -83,9 +88,9 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => P
 export function apiRoutes(deps: ApiDeps): Map<string, Handler> {
   const { card } = deps;
   /** Do something to the card, then tell the page at once. */
-  const act = (action: () => void): void => {
+  const act = async (action: () => void | Promise<void>): Promise<void> => {
     try {
-      action();
+      await action();
     } finally {
       deps.events.poll();
     }
@@ -98,21 +103,20 @@ export function apiRoutes(deps: ApiDeps): Map<string, Handler> {
   const routes = new Map<string, Handler>();
   routes.set("POST /api/button", async (req, res) => {
     const body = await readJson(req, ButtonBody);
-    act(() => {
+    await act(() => {
       needPower();
-      if (body.action === "press") card.press();
-      else card.hold(body.ms);
+      return body.action === "press" ? card.press() : card.hold(body.ms);
     });
     sendJson(res, 200, state());
   });
   routes.set("POST /api/clock", async (req, res) => {
     const body = await readJson(req, ClockBody);
-    act(() => card.advance(body.advanceMs));
+    await act(() => card.advance(body.advanceMs));
     sendJson(res, 200, state());
   });
   routes.set("POST /api/power", async (req, res) => {
     const body = await readJson(req, PowerBody);
-    act(() => (body.action === "cut" ? card.cutPower() : card.restorePower()));
+    await act(() => (body.action === "cut" ? card.cutPower() : card.restorePower()));
     sendJson(res, 200, state());
   });
   routes.set("GET /api/screen", async (_req, res) => {

@@ -8,20 +8,31 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import type { BoardConfig } from "../../firmware/board-config.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { IssuerClient, IssuerHttpError, loadMasterKey, startIssuer, type CardView, type RunningIssuer } from "../../host-tools/issuer/index.ts";
+import { ESPRUINO, haveEspruino } from "../../host-tools/lib/interpreter.ts";
 import { Board } from "../board/board.ts";
 import { Flash } from "../board/flash.ts";
-import { serveConsole } from "../console/server.ts";
+import type { Ssd1681 } from "../board/ssd1681.ts";
+import { serveConsole, type ConsoleLine } from "../console/server.ts";
 import { issueDemoCard } from "../demo-card.ts";
-import { cardState, type Verify } from "./api.ts";
+import { EspruinoCard } from "../espruino/card.ts";
+import { shimSource } from "../espruino/shim.ts";
+import { cardState, type SimCard, type Verify } from "./api.ts";
 import { BoardCard } from "./card.ts";
 import { ConsoleLog } from "./console-log.ts";
 import { StateStream } from "./events.ts";
 import { startWebServer } from "./server.ts";
 
+/** vm: the bundle in a node:vm realm on the emulated board (sim/board); espruino: on the real interpreter (sim/espruino). */
+export type Engine = "vm" | "espruino";
+export const ENGINES: readonly Engine[] = ["vm", "espruino"];
+
 export interface SimOptions {
+  /** Which interpreter runs the firmware (default vm). */
+  engine?: Engine;
   /** Keep the card's flash, chip serial, issuer database and dev master key in this directory. */
   state?: string;
   /** A board fresh from the factory: no firmware flashed, no demo card. */
@@ -32,7 +43,7 @@ export interface SimOptions {
   consolePort?: number;
   /** Digits of the demo card's codes (default DEMO_DIGITS). */
   digits?: number;
-  /** Keep virtual time in step with the wall clock (default true); false: it moves only through the API. */
+  /** Keep virtual time in step with the wall clock (default true); false: it moves only through the API (vm engine only: the espruino engine runs in real time). */
   liveClock?: boolean;
   /** Progress lines (building, issuing), never secrets. */
   log?: (line: string) => void;
@@ -59,23 +70,59 @@ export interface SimAddresses {
   card?: string;
 }
 
+/** What both engines offer. */
 export interface RunningSim {
+  engine: Engine;
   addresses: SimAddresses;
   /** The demo card as the issuer sees it (no secrets); absent with --blank. */
   demo: CardView | undefined;
-  board: Board;
-  card: BoardCard;
+  config: BoardConfig;
+  card: SimCard;
+  /** The panel model: what the glass shows. */
+  panel: Ssd1681;
+  /** The card's Storage as it is now (on the espruino engine a copy: look, do not write). */
+  storage(): { list(): string[]; read(name: string): string | undefined };
+  /** The card's serial line, as a console client has it: write() types, onData() hears. */
+  line: ConsoleLine;
+  /** Console output so far (what GET /api/console serves). */
   console: ConsoleLog;
   issuer: RunningIssuer;
   close(): Promise<void>;
 }
 
+export interface VmSim extends RunningSim {
+  engine: "vm";
+  board: Board;
+  card: BoardCard;
+}
+
+export interface EspruinoSim extends RunningSim {
+  engine: "espruino";
+  card: EspruinoCard;
+}
+
 const FLASH_FILE = "flash.bin";
+
+/** What start needs from each engine. */
+type EngineParts = {
+  panel: Ssd1681;
+  storage: () => { list(): string[]; read(name: string): string | undefined };
+  line: ConsoleLine;
+  serial: () => string;
+  /** Wait until the card has finished what it started. */
+  settle: () => Promise<void>;
+} & ({ engine: "vm"; board: Board; card: BoardCard } | { engine: "espruino"; card: EspruinoCard });
 const CHIP_FILE = "chip.json";
 const DEMO_FILE = "demo-card.json";
 
-export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
+export function startSim(o?: SimOptions & { engine?: "vm" }): Promise<VmSim>;
+export function startSim(o: SimOptions & { engine: "espruino" }): Promise<EspruinoSim>;
+export function startSim(o?: SimOptions): Promise<VmSim | EspruinoSim>;
+export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim> {
   const log = o.log ?? (() => {});
+  const engine = o.engine ?? "vm";
+  if (!ENGINES.includes(engine)) throw new Error(`engine must be one of ${ENGINES.join(", ")}, got ${engine}`);
+  if (engine === "espruino" && !haveEspruino()) throw new Error(`the espruino engine needs the interpreter at ${ESPRUINO} (set ESPRUINO)`);
   const config = await loadBoardConfig();
   const digits = o.digits ?? DEMO_DIGITS;
   if (!Number.isInteger(digits) || digits < 3 || digits > 10) throw new Error(`digits must be an integer 3..10, got ${digits}`);
@@ -91,21 +138,35 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
   try {
     const bundle = o.blank ? undefined : readFileSync((await ensureFirmwareBuilt(log)).file, "latin1");
 
-    const flash = new Flash(o.state ? { file: join(dir, FLASH_FILE) } : {});
-    cleanups.push(() => flash.close());
-    const board = new Board({ config, flash, serial: chipSerial(o.state ? dir : undefined), unpowered: true });
     const consoleLog = new ConsoleLog();
-    board.on("output", (bytes: string) => consoleLog.append(bytes));
-    const card = new BoardCard(board);
-    // Flashing: the bundle becomes the boot code (again only when it changed, so --state keeps its wear low).
-    if (bundle !== undefined && board.storage.read(".bootcde") !== bundle) board.storage.write(".bootcde", bundle);
-    board.restorePower();
-    card.settle();
-    cleanups.push(() => board.cutPower());
+    let made: EngineParts;
+    if (engine === "vm") {
+      const flash = new Flash(o.state ? { file: join(dir, FLASH_FILE) } : {});
+      cleanups.push(() => flash.close());
+      const board = new Board({ config, flash, serial: chipSerial(o.state ? dir : undefined), unpowered: true });
+      board.on("output", (bytes: string) => consoleLog.append(bytes));
+      const card = new BoardCard(board);
+      // Flashing: the bundle becomes the boot code (again only when it changed, so --state keeps its wear low).
+      if (bundle !== undefined && board.storage.read(".bootcde") !== bundle) board.storage.write(".bootcde", bundle);
+      board.restorePower();
+      card.settle();
+      cleanups.push(() => board.cutPower());
+      made = { engine, board, card, panel: board.panel, storage: () => board.storage, line: board.console, serial: () => board.serial, settle: async () => card.settle() };
+    } else {
+      // The interpreter's own directory: its espruino.flash (kept with --state) and the shim's pseudo-terminal.
+      const card = new EspruinoCard({ config, dir: join(dir, "espruino") });
+      card.on("output", (bytes: string) => consoleLog.append(bytes));
+      // Flashing with the power off: the shim as .boot0, the bundle as .bootcde, as the vm engine does.
+      card.install([[".boot0", shimSource(config)], ...(bundle === undefined ? [] : [[".bootcde", bundle] as [string, string]])]);
+      cleanups.push(() => card.close());
+      await card.restorePower();
+      made = { engine, card, panel: card.panel, storage: () => card.storage(), line: card, serial: () => card.serial, settle: () => card.settled() };
+    }
+    const card: SimCard = made.card;
 
     // The pseudo-terminal needs Debian's socat; without it the console is served on TCP only.
     const pty = onPath("socat");
-    const con = await serveConsole(board.console, { pty, port: o.consolePort ?? 0 });
+    const con = await serveConsole(made.line, { pty, port: o.consolePort ?? 0 });
     if (!pty) log(`the console is on ${con.url} only: install Debian's socat (scripts/setup.sh) for a pseudo-terminal`);
     cleanups.push(() => con.close());
 
@@ -118,13 +179,13 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
 
     let demo: CardView | undefined;
     if (!o.blank) {
-      demo = await keptDemoCard(dir, o.state !== undefined, issuer.url, token, board, config.storage.profile);
+      demo = await keptDemoCard(dir, o.state !== undefined, issuer.url, token, made.storage(), config.storage.profile);
       if (!demo) {
         demo = await issueDemoCard({ issuer: issuer.url, token, console: con.url, profileFile: config.storage.profile, digits });
         if (o.state) writeFileSync(join(dir, DEMO_FILE), JSON.stringify({ card: demo.id }) + "\n");
         log(`issued demo card ${demo.id} (counter mode, ${demo.digits} digits)`);
       }
-      card.settle();
+      await made.settle();
     }
     const cardId = demo?.id;
 
@@ -145,17 +206,22 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
         console: consoleLog,
         verify,
         events,
-        info: () => ({ card: cardId ?? null, digits: demo?.digits ?? null, liveClock: o.liveClock !== false, serial: board.serial }),
+        info: () => ({ card: cardId ?? null, digits: demo?.digits ?? null, liveClock: engine === "espruino" || o.liveClock !== false, serial: made.serial(), engine }),
       },
       o.port ?? 0,
     );
     cleanups.push(() => web.close());
-    if (o.liveClock !== false) {
-      card.startLiveClock();
-      cleanups.push(() => card.stopLiveClock());
+    if (made.engine === "vm" && o.liveClock !== false) {
+      const live = made.card;
+      live.startLiveClock();
+      cleanups.push(() => live.stopLiveClock());
     }
 
-    return {
+    const common = {
+      config,
+      panel: made.panel,
+      storage: made.storage,
+      line: made.line,
       addresses: {
         web: web.url,
         api: `${web.url}api`,
@@ -166,12 +232,11 @@ export async function startSim(o: SimOptions = {}): Promise<RunningSim> {
         ...(cardId ? { card: cardId } : {}),
       },
       demo,
-      board,
-      card,
       console: consoleLog,
       issuer,
       close,
     };
+    return made.engine === "vm" ? { ...common, engine: "vm", board: made.board, card: made.card } : { ...common, engine: "espruino", card: made.card };
   } catch (e) {
     await close();
     throw e;
@@ -189,9 +254,16 @@ function chipSerial(dir: string | undefined): string | undefined {
 }
 
 /** With --state: the demo card issued in an earlier run, if the issuer still knows it and the card still holds a profile. */
-async function keptDemoCard(dir: string, kept: boolean, issuer: string, token: string, board: Board, profileFile: string): Promise<CardView | undefined> {
+async function keptDemoCard(
+  dir: string,
+  kept: boolean,
+  issuer: string,
+  token: string,
+  storage: { read(name: string): string | undefined },
+  profileFile: string,
+): Promise<CardView | undefined> {
   const file = join(dir, DEMO_FILE);
-  if (!kept || !existsSync(file) || board.storage.read(profileFile) === undefined) return undefined;
+  if (!kept || !existsSync(file) || storage.read(profileFile) === undefined) return undefined;
   const { card } = JSON.parse(readFileSync(file, "utf8")) as { card: string };
   try {
     return await new IssuerClient(issuer, token).getCard(card);

@@ -58,6 +58,13 @@ describe("source gate", () => {
     expect(v).to.include({ file: "test/fixtures/gate/reject/map.ts", line: 1, column: 22, construct: "Map" });
   });
 
+  it("reports a construct inside a regular expression at its own column", () => {
+    // export const hex20 = /^[0-9a-f]{20}$/;  the literal starts at column 22, its {20} at 32
+    const [v] = gateFixture(join(REJECT, "regex-counted-repetition.ts"));
+    expect(v).to.include({ line: 1, column: 32, construct: "regex counted repetition" });
+    expect(v?.message).to.match(/\{20\}/);
+  });
+
   it("accepts a firmware that uses everything allowed (and it typechecks)", () => {
     const program = firmwareProgram(join(FIXTURES, "accept/tsconfig.json"));
     expect(typeErrors(program, ROOT)).to.deep.equal([]);
@@ -85,6 +92,14 @@ describe("bundle gate", () => {
       expect(findings(got)).to.deep.equal(expected(file));
     });
   }
+
+  it("reports a construct inside a regular expression at its own column", () => {
+    const got = gateBundle('var a=1;\nvar counted = /^[0-9a-f]{20}$/, flags = new RegExp("a", "gm");', "b.js");
+    expect(got.map((v) => [v.line, v.column, v.construct])).to.deep.equal([
+      [2, 25, "regex counted repetition"],
+      [2, 57, "regex flag m"], // the flags argument,
+    ]);
+  });
 
   it("has a fixture for every construct it rejects", () => {
     const covered = new Set(fixtures.flatMap((f) => expected(f).map((e) => e.construct)));

@@ -1,5 +1,8 @@
 import { expect } from "chai";
+import { createHash } from "node:crypto";
 import * as OTPAuth from "otpauth";
+import type { PartsHash } from "../../firmware/core/hmac.ts";
+import type { HashName } from "../../firmware/core/types.ts";
 import { decodeProfile, encodeProfile } from "../../firmware/core/profile.ts";
 import type { Profile } from "../../firmware/core/profile.ts";
 import { Card } from "../../firmware/core/card.ts";
@@ -240,6 +243,62 @@ describe("card", () => {
     r.flash.cutAfterWrites(1);
     expect(() => r.card.boot()).to.throw(/power cut/);
     expect(r.display.shown).to.deep.equal([{ kind: "notIssued" }]);
+  });
+
+  it("makes its codes from the pads in the profile, handing them to a parts hash in place", () => {
+    // As hal/crypto.ts on the card: digestParts hashes a list of parts as if joined.
+    const calls: Array<{ alg: HashName; lengths: number[] }> = [];
+    const withParts = (name: HashName): PartsHash | undefined => {
+      const h = boardHashes()(name);
+      if (!h) return undefined;
+      return {
+        ...h,
+        digestParts: (parts) => {
+          calls.push({ alg: name, lengths: parts.map((x) => x.byteLength) });
+          const c = createHash(name.toLowerCase());
+          for (const x of parts) c.update(x instanceof Uint8Array ? x : new Uint8Array(x));
+          return Uint8Array.from(c.digest()).buffer; // an ArrayBuffer, as Espruino's crypto gives
+        },
+      };
+    };
+    for (const algorithm of ["SHA1", "SHA256", "SHA512"] as const) {
+      for (const mode of ["counter", "time"] as const) {
+        const p = testProfile({ mode, algorithm, digits: 7, stepSeconds: 60, startCounter: 2 ** 32 - 1, key: testKey(algorithm === "SHA512" ? 64 : 20) });
+        const r = rig(undefined, { hashes: withParts });
+        provision(r.storage, p);
+        r.card.boot();
+        calls.length = 0;
+        for (let k = 0; k < 3; k++) {
+          r.now.t = 1_750_000_000 + 3600 * k;
+          r.card.press();
+          const want = mode === "counter" ? hotpRef(p, p.startCounter + k) : totpRef(p, r.now.t);
+          expect(r.display.last(), `${algorithm} ${mode} ${k}`).to.deep.include({ kind: "code", code: want });
+        }
+        const B = algorithm === "SHA512" ? 128 : 64;
+        const L = { SHA1: 20, SHA256: 32, SHA512: 64 }[algorithm];
+        // Per code: the inner pad and the 8-byte counter, then the outer pad and the inner digest; nothing else.
+        expect(calls).to.deep.equal([0, 1, 2].flatMap(() => [{ alg: algorithm, lengths: [B, 8] }, { alg: algorithm, lengths: [B, L] }]));
+      }
+    }
+  });
+
+  it("shows 'not issued' for a version 1 profile (the key itself in the record)", () => {
+    const p = testProfile({ algorithm: "SHA1", key: testKey(20), cardId: "OLD" });
+    // Version 1's layout, written out: header, id, key, zero padding, digest, activation word.
+    const r0 = Math.ceil((22 + 3 + 20) / 4) * 4;
+    const v1 = new Uint8Array(r0 + 36);
+    v1.set([0x49, 0x4e, 0x4b, 0x50, 1, 0, 1, 10, 0, 0, 1, 44, 0, 0, 0, 0, 0, 0, 3, 232, 3, 20]);
+    v1.set(Buffer.from("OLD"), 22);
+    v1.set(p.key, 25);
+    v1.set(sha256.digest(v1.subarray(0, r0)), r0);
+    v1.fill(0xff, r0 + 32);
+    const r = rig();
+    r.storage.write(PROFILE_FILE, v1);
+    r.card.boot();
+    expect(r.card.press()).to.equal(0);
+    expect(r.display.shown.map((x) => x.kind)).to.deep.equal(["notIssued", "notIssued"]);
+    expect(r.card.digest()).to.equal(null);
+    expect(r.storage.list(/ctr/)).to.deep.equal([]);
   });
 
   it("checks its options", () => {

@@ -1,7 +1,7 @@
 /** HMAC against RFC 2202 (SHA-1) and RFC 4231 (SHA-256, SHA-512), every test case. */
 import { expect } from "chai";
-import { createHmac, randomBytes } from "node:crypto";
-import { hmac } from "../../firmware/core/hmac.ts";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { hmac, partsDigest } from "../../firmware/core/hmac.ts";
 import type { Hash } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 
@@ -164,6 +164,16 @@ describe("core/hmac", () => {
     for (failAt = 1; failAt <= 2; failAt++) {
       expect(() => hmac(spy, key, rep(0x11, 30))).to.throw(/hash failed/);
       clean(`after a failure at digest ${failAt}`);
+    }
+  });
+
+  it("partsDigest: a hash's own parts digest as it is, else the digest of the parts joined", () => {
+    const own = (parts: Array<Uint8Array | ArrayBuffer>) => parts[0];
+    expect(partsDigest({ ...nodeHash("SHA1"), digestParts: own } as never)).to.equal(own);
+    for (const name of ["SHA1", "SHA256", "SHA512"] as const) {
+      const parts = [randomBytes(64), new Uint8Array(0), randomBytes(8), Uint8Array.from([1, 2, 3]).buffer];
+      const want = createHash(name.toLowerCase()).update(Buffer.concat([...parts.slice(0, 3) as Uint8Array[], Buffer.from([1, 2, 3])])).digest();
+      expect(Buffer.from(partsDigest(nodeHash(name))(parts) as Uint8Array).equals(want), name).to.equal(true);
     }
   });
 

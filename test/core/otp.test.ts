@@ -2,7 +2,10 @@
 import { expect } from "chai";
 import * as OTPAuth from "otpauth";
 import { hmac } from "../../firmware/core/hmac.ts";
-import { hotp, hotpWords, timeStep, totp } from "../../firmware/core/otp.ts";
+import { hotp, hotpWords, padOtp, timeStep, totp } from "../../firmware/core/otp.ts";
+import { encodeProfile, readProfile } from "../../firmware/core/profile.ts";
+import type { PartsHash } from "../../firmware/core/hmac.ts";
+import { createHash, createHmac, randomBytes, randomInt } from "node:crypto";
 import type { HashName } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { RFC4226, RFC4226_KEY, RFC6238, RFC6238_KEYS } from "../vectors.ts";
@@ -10,6 +13,24 @@ import { RFC4226, RFC4226_KEY, RFC6238, RFC6238_KEYS } from "../vectors.ts";
 const ascii = (s: string) => new Uint8Array(Buffer.from(s, "ascii"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const SHA1 = nodeHash("SHA1");
+
+/** The pads core/profile.ts stores for key: (K0 ^ ipad) || (K0 ^ opad). */
+function padsOf(alg: HashName, key: Uint8Array): Uint8Array {
+  const rec = encodeProfile({ mode: "counter", algorithm: alg, digits: 6, stepSeconds: 30, startCounter: 0, cardId: "T", key }, nodeHash("SHA256"));
+  return readProfile(rec, nodeHash("SHA256"))!.pads;
+}
+
+/** A Hash with digestParts, as hal/crypto.ts's on the card (node:crypto here). */
+function partsHash(alg: HashName): PartsHash {
+  return {
+    ...nodeHash(alg),
+    digestParts: (parts) => {
+      const c = createHash(alg.toLowerCase());
+      for (const x of parts) c.update(x instanceof Uint8Array ? x : new Uint8Array(x));
+      return Uint8Array.from(c.digest()).buffer; // an ArrayBuffer, as Espruino's crypto gives
+    },
+  };
+}
 
 /** otpauth, an independent implementation, for values no RFC lists. */
 function otpauthHotp(alg: HashName, key: Uint8Array, counter: number, digits: number): string {
@@ -113,6 +134,66 @@ describe("core/otp", () => {
       const short = ascii("0123456789abcde");
       expect(() => hotp(SHA1, short, 0, 6)).to.throw(Error, /16 bytes/).that.satisfies((e: Error) => !e.message.includes("0123"));
       bad(() => hotp(SHA1, "12345678901234567890" as unknown as Uint8Array, 0, 6), /key/);
+    });
+  });
+
+  describe("padOtp: codes from the key pads (the card's press)", () => {
+    it("RFC 4226 appendix D and RFC 6238 appendix B, with and without a parts hash", () => {
+      for (const sha1 of [SHA1, partsHash("SHA1")]) {
+        const code = padOtp(sha1, padsOf("SHA1", RFC4226_KEY), 6);
+        RFC4226.forEach(([, , want], c) => expect(code(c)).to.equal(want));
+        const ten = padOtp(sha1, padsOf("SHA1", RFC4226_KEY), 10);
+        RFC4226.forEach(([, truncated], c) => expect(ten(c)).to.equal(String(truncated).padStart(10, "0")));
+      }
+      for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
+        for (const h of [nodeHash(alg), partsHash(alg)]) {
+          const code = padOtp(h, padsOf(alg, RFC6238_KEYS[alg]), 8);
+          for (const [time, , codes] of RFC6238) expect(code(timeStep(time, 30)), `${alg} at ${time}`).to.equal(codes[alg]);
+        }
+      }
+    });
+
+    it("agrees with node:crypto's HMAC on random keys, counters and digits", () => {
+      for (let i = 0; i < 300; i++) {
+        const alg = (["SHA1", "SHA256", "SHA512"] as const)[i % 3];
+        const key = new Uint8Array(randomBytes(randomInt(16, 65)));
+        const digits = randomInt(3, 11);
+        const counter = [randomInt(0, 2 ** 32), 2 ** 32 - 1 + randomInt(0, 3), randomInt(0, 2 ** 48 - 1) * 32 + randomInt(0, 32)][i % 3];
+        const block = Buffer.alloc(8);
+        block.writeUInt32BE(Math.floor(counter / 2 ** 32), 0);
+        block.writeUInt32BE(counter % 2 ** 32, 4);
+        const mac = createHmac(alg.toLowerCase(), key).update(block).digest();
+        const o = mac[mac.length - 1] & 15;
+        const want = String((mac.readUInt32BE(o) & 0x7fffffff) % 10 ** digits).padStart(digits, "0");
+        const h = i % 2 ? partsHash(alg) : nodeHash(alg);
+        expect(padOtp(h, padsOf(alg, key), digits)(counter), `${alg} counter ${counter}`).to.equal(want);
+        expect(hotp(nodeHash(alg), key, counter, digits)).to.equal(want);
+      }
+    });
+
+    it("one code maker gives each counter's code, in any order", () => {
+      const code = padOtp(SHA1, padsOf("SHA1", RFC4226_KEY), 6);
+      for (const c of [9, 0, 5, 5, 2 ** 40, 1]) expect(code(c)).to.equal(hotp(SHA1, RFC4226_KEY, c, 6));
+    });
+
+    it("leaves the pads as they are, and on a host wipes its joined copy", () => {
+      const pads = padsOf("SHA256", RFC6238_KEYS.SHA256);
+      const before = pads.slice();
+      const seen: Uint8Array[] = [];
+      const spy = { ...nodeHash("SHA256"), digest: (d: Uint8Array) => (seen.push(d), nodeHash("SHA256").digest(d)) };
+      padOtp(spy, pads, 8)(1);
+      expect(pads).to.deep.equal(before);
+      expect(seen).to.have.length(2);
+      for (const d of seen) expect(d.every((b) => b === 0), "the joined pad || message, wiped").to.equal(true);
+    });
+
+    it("rejects bad inputs, naming them", () => {
+      const pads = padsOf("SHA1", RFC4226_KEY);
+      expect(() => padOtp(undefined as never, pads, 6)).to.throw(/hash/);
+      expect(() => padOtp(SHA1, pads.subarray(1), 6)).to.throw(/pads must be 2 x 64 bytes/);
+      expect(() => padOtp(SHA1, Array.from(pads) as never, 6)).to.throw(/pads/);
+      expect(() => padOtp(nodeHash("SHA512"), pads, 6)).to.throw(/pads must be 2 x 128 bytes/);
+      for (const d of [2, 11, 6.5, NaN]) expect(() => padOtp(SHA1, pads, d)).to.throw(/digits/);
     });
   });
 });

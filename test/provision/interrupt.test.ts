@@ -82,7 +82,9 @@ describe("provisioning cut off at every stage ends clean, and a rerun completes"
 
   let runs = 0;
   async function provision(journal: Journal): Promise<Provisioned> {
-    const link = await Link.open({ port: b.pty(), baud: 9600, answerMs: 400 });
+    // Short deadlines keep the many lost answers quick; the simulated card needs no more (a press that waits
+    // for the boot refresh after a power cut answers within the boot deadline, as on a card).
+    const link = await Link.open({ port: b.pty(), baud: 9600, answerMs: 400, bootMs: 4000 });
     try {
       return await provisionCard({
         con: new CardConsole(link),

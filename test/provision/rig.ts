@@ -4,14 +4,20 @@
  * loopback TCP, as a USB serial adapter with a socket for the card; an
  * embedded issuer (startIssuer, SQLite) with an API token. Boards are put in
  * the slot one after another, as an operator swaps them.
+ *
+ * interpreterCard(): a blank card on the real Espruino interpreter instead,
+ * its console on a pseudo-terminal.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BoardConfig } from "../../firmware/board-config.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
+import { ESPRUINO, textBytes, writeStorage } from "../../host-tools/lib/interpreter.ts";
+import { Link } from "../../host-tools/provision/link.ts";
 import { IssuerClient, startIssuer, type RunningIssuer } from "../../host-tools/issuer/index.ts";
 import { Board } from "../../sim/board/board.ts";
 import type { Repl } from "../../sim/console/repl.ts";
@@ -117,10 +123,80 @@ export async function bench(): Promise<Bench> {
   };
 }
 
-/** Press the board's button; the code it then shows (digits only), or undefined. */
+/**
+ * Press the board's button once its panel is idle (a press during a refresh
+ * that shows a code is answered by that code: a holder presses later); the
+ * code it then shows (digits only), or undefined.
+ */
 export function pressForCode(board: Board): string | undefined {
   const card = new BoardCard(board);
+  card.settle();
   card.press();
   const digits = board.textRuns().filter((r) => /^[0-9]+$/.test(r.text)).sort((a, b) => a.y - b.y || a.x - b.x);
   return digits.length ? digits.map((r) => r.text).join("") : undefined;
+}
+
+/**
+ * Linux Espruino has no NRF object (no Bluetooth) and the firmware calls
+ * NRF.setServices at boot: `.boot0` puts a stand-in there, as bench/memory.ts
+ * does. It stands for the board's Bluetooth stack; it is not part of the product.
+ */
+export const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:function(){}};';
+
+export interface InterpreterCard {
+  /** The card's serial port: a pseudo-terminal. */
+  port: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A blank card on the real interpreter (host-tools/lib/interpreter.ts
+ * ESPRUINO): Storage (espruino.flash in a fresh directory) holds only
+ * `.boot0` (the NRF stand-in, then `boot0`, e.g. a slower boot), and socat
+ * puts its console on a pseudo-terminal, which the tools open with
+ * serialport as they would a USB adapter. Under a pseudo-terminal the
+ * interpreter's input never reaches end of file. Resolves once it answers,
+ * as a card powered up a while ago does.
+ */
+export async function interpreterCard(boot0 = ""): Promise<InterpreterCard> {
+  const dir = mkdtempSync(join(tmpdir(), "inkcard-card-"));
+  await writeStorage(dir, [[".boot0", textBytes(NRF_STUB + boot0)]]);
+  const port = join(dir, "card");
+  // Its own process group: the interpreter ignores the SIGTERM socat passes on, so close() kills the group.
+  const socat = spawn("socat", [`PTY,link=${port},rawer,echo=0`, `EXEC:${ESPRUINO},pty,rawer`], { cwd: dir, detached: true, stdio: "ignore" });
+  const close = async () => {
+    try {
+      process.kill(-socat.pid!, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const by = Date.now() + 60_000;
+    while (!existsSync(port)) {
+      if (Date.now() > by || socat.exitCode !== null) throw new Error("socat made no pseudo-terminal for the interpreter");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Up once a line answers (sent again if one went in before the interpreter read its input).
+    const link = await Link.open({ port, baud: 115200, answerMs: 2000 });
+    try {
+      for (;;) {
+        link.mark();
+        await link.write('\x10print("<<"+"up>>")\n');
+        try {
+          await link.until((s) => (s.includes("<<up>>") ? true : undefined), "starting the interpreter");
+          break;
+        } catch (e) {
+          if (Date.now() > by) throw e;
+        }
+      }
+    } finally {
+      await link.close();
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { port, close };
 }

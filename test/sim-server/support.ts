@@ -1,7 +1,10 @@
 /** Helpers for the simulator server's tests: a running simulator and small HTTP calls against it. */
 import { expect } from "chai";
 import { PNG } from "pngjs";
-import { startSim, type RunningSim, type SimOptions } from "../../sim/server/start.ts";
+import { ESPRUINO, cleanOutput, failureLines, haveEspruino } from "../../host-tools/lib/interpreter.ts";
+import { ENGINES, startSim, type Engine, type RunningSim, type SimOptions } from "../../sim/server/start.ts";
+
+export { ENGINES, type Engine };
 
 export interface Screen {
   width: number;
@@ -10,9 +13,43 @@ export interface Screen {
   refreshes: { full: number; partial: number };
 }
 
-/** A simulator on a manual clock (deterministic), with a demo card unless opts say otherwise. */
+/** A simulator on a manual clock (deterministic; the espruino engine's is always live), with a demo card unless opts say otherwise. */
 export function simulator(opts: SimOptions = {}): Promise<RunningSim> {
   return startSim({ liveClock: false, ...opts });
+}
+
+/**
+ * For an engine suite's before(): the espruino engine needs the interpreter
+ * beside the repository; where there is none the suite is pending, saying why in one line.
+ */
+export function requireEngine(ctx: Mocha.Context, engine: Engine): void {
+  if (engine !== "espruino" || haveEspruino()) return;
+  console.log(`      (pending: no Espruino interpreter at ${ESPRUINO}; set ESPRUINO=path/to/espruino-2630)`);
+  ctx.skip();
+}
+
+/** Deadlines per engine: the real interpreter runs about 10x slower than V8 and takes about a second to boot. */
+export function slow(engine: Engine, ms: number): number {
+  return engine === "espruino" ? ms * 4 : ms;
+}
+
+/** Type a line at the card's console (as a console client does) and wait until the console output holds pattern. */
+export async function typeAtConsole(sim: RunningSim, line: string, pattern: RegExp, ms = 20_000): Promise<string> {
+  const from = sim.console.end;
+  sim.line.write(line + "\n");
+  const by = Date.now() + ms;
+  for (;;) {
+    const text = sim.console.read(from).text;
+    if (pattern.test(text)) return text;
+    if (Date.now() > by) throw new Error(`no ${pattern} on the console within ${ms} ms: ${JSON.stringify(text.slice(-300))}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The state an action answers with, without the clock (the espruino engine's moves with the wall clock between two calls). */
+export function stateWithoutTime(state: { timeMs: number }): unknown {
+  const { timeMs: _, ...rest } = state;
+  return rest;
 }
 
 export async function getJson<T = any>(base: string, path: string): Promise<{ status: number; body: T }> {
@@ -61,8 +98,9 @@ export async function screenPixels(web: string): Promise<{ width: number; height
   return { width: png.width, height: png.height, white };
 }
 
-/** No test may pass with an exception in the card's console. */
+/** No test may pass with an exception in the card's console, nor (on the real interpreter) running out of memory or an interpreter error. */
 export function expectNoUncaught(text: string): void {
   const at = text.indexOf("Uncaught");
   expect(at, `card console: ${text.slice(Math.max(0, at - 200), at + 300)}`).to.equal(-1);
+  expect(failureLines(cleanOutput(text)), "card console").to.equal("");
 }
