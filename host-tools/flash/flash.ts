@@ -48,7 +48,8 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
   const code = readFileSync(built.file, "latin1");
 
   await withConsole(o, async (con) => {
-    if ((await con.probe()) === "locked") {
+    // A card just plugged in may still be booting: its answer may take up to the boot deadline.
+    if ((await con.probe(con.link.bootMs)) === "locked") {
       throw new ToolError(`the card on ${o.port} has a locked console: it is an issued card`, "an issued card is not flashed over serial; erase it through SWD first");
     }
   });

@@ -54,7 +54,7 @@ export interface Provisioned {
 export async function provisionCard(o: ProvisionOptions): Promise<Provisioned> {
   const { con, issuer, log } = o;
   const port = con.link.port;
-  if ((await con.probe()) === "locked") await unlock(o);
+  if ((await con.probe(con.link.bootMs)) === "locked") await unlock(o); // a card just plugged in may still be booting
 
   let id = await con.identify();
   log(`card: firmware ${id.fw}, board ${id.board}, chip ${id.serial}, ${id.profile ? `profile ${id.profile.slice(0, 12)}…` : "no profile"}`);

@@ -93,8 +93,9 @@ describe("provision and flash refuse bad input with one clear message", function
     const noisy = await fakePort(dir, "noisy", "yes hello");
     const silent = await fakePort(dir, "silent", "sleep 60");
     fakes.push(noisy.child, silent.child);
-    await refused(await provision(noisy.path), /is not an Espruino console/, /check that the port is the card's/);
-    await refused(await provision(silent.path), /did not answer while probing/, /plugged in and powered/);
+    await refused(await provision(noisy.path, ["--boot-timeout", "2"]), /is not an Espruino console/, /check that the port is the card's/);
+    // A silent port may be a card still booting: the tool waits the boot deadline before it gives up (here 2 s).
+    await refused(await provision(silent.path, ["--boot-timeout", "2"]), /did not answer while probing/, /plugged in and powered/);
   });
 
   it("garbled and truncated replies", async () => {
@@ -142,7 +143,7 @@ describe("provision and flash refuse bad input with one clear message", function
     expect(JSON.parse(run.stdout)).to.deep.equal({ ok: false, error: `port ${join(dir, "nope")} does not exist`, todo: "check the cable and the port name (ls /dev/tty*)" });
     const silent = await fakePort(dir, "silent2", "sleep 60");
     fakes.push(silent.child);
-    const f = await inkcard(["flash", "--port", silent.path]);
+    const f = await inkcard(["flash", "--port", silent.path, "--boot-timeout", "2"]);
     expect(f.code).to.equal(1);
     expect(f.stderr).to.match(/^flash failed: the card on .* did not answer while probing its console\n  check that it is plugged in/m);
   });

@@ -32,6 +32,8 @@ describe("sim server: espruino engine only", function () {
       const { stdout } = await promisify(execFile)(process.execPath, ["bin/inkcard.js", "flash", "--port", sim.addresses.consoleTcp, "--json"], {
         cwd: new URL("../../", import.meta.url).pathname,
         encoding: "utf8",
+      }).catch((e: Error & { stderr?: string }) => {
+        throw new Error(`${e.message}\n${(e as { stdout?: string }).stdout ?? ""}${e.stderr ?? ""}`); // what the tool said, not only that it failed
       });
       expect(JSON.parse(stdout)).to.include({ ok: true });
       await sim.card.settled();
