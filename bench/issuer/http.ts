@@ -51,7 +51,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<LoadResult> {
   const db = join(dir, "issuer.sqlite");
   const masterKey = Buffer.from(Uint8Array.from({ length: 32 }, (_, i) => i)).toString("hex"); // a bench key, not a real one
   const env = { INKCARD_MASTER_KEY: masterKey };
-  const token = (await run([CLI, "issuer", "token", "create", "--db", db])).trim();
+  const token = (await run([CLI, "issuer", "token", "create", "--db", db, "--create", "--role", "admin"])).trim();
   const port = await freePort();
   const log = createWriteStream(join(dir, "issuer.log"));
   const server = spawn(process.execPath, [CLI, "issuer", "--db", db, "--port", String(port), "--log-level", o.logLevel], {

@@ -21,12 +21,13 @@ export class IssuerClient {
     private readonly token: string,
   ) {}
 
-  private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const res = await fetch(this.baseUrl + path, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
@@ -52,8 +53,10 @@ export class IssuerClient {
     return this.call("GET", `/v1/cards/${encodeURIComponent(id)}`);
   }
 
-  verify(id: string, code: string): Promise<VerifyResult> {
-    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/verify`, { code });
+  /** With `idempotencyKey` (the caller's id of this payment), a retry after a lost answer gets the original answer. */
+  verify(id: string, code: string, idempotencyKey?: string): Promise<VerifyResult> {
+    const headers: Record<string, string> = idempotencyKey === undefined ? {} : { "idempotency-key": idempotencyKey };
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/verify`, { code }, headers);
   }
 
   resync(id: string, codes: string[]): Promise<VerifyResult> {

@@ -7,7 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { hexToBytes } from "../../firmware/core/bytes.ts";
 import type { ExportCard } from "./export.ts";
 import { IssuanceStore } from "./issuance-store.ts";
-import { DerivedKeys, loadMasterKey, MASTER_KEY_ENV } from "./keys.ts";
+import { checkMasterKey, DerivedKeys, loadMasterKey, MASTER_KEY_ENV } from "./keys.ts";
 import { isPostgresUrl, openStore } from "./store/open.ts";
 
 /** A key file of `bytes` bytes as hex, readable by its owner only. Messages never show its content. */
@@ -32,8 +32,15 @@ export async function collect(db: string, master: { file?: string; dev?: boolean
     devFile: isPostgresUrl(db) || db === ":memory:" ? "inkcard-dev.master-key" : `${db}.master-key`,
   });
   const keys = new DerivedKeys(masterKey);
-  masterKey.fill(0);
-  const store = await openStore(db);
+  const store = await openStore(db, { create: false });
+  try {
+    await checkMasterKey(store, masterKey); // keys under another master key would be exported as if they were the cards'
+  } catch (e) {
+    await store.close();
+    throw e;
+  } finally {
+    masterKey.fill(0);
+  }
   const table = await IssuanceStore.open(db);
   try {
     const out: ExportCard[] = [];

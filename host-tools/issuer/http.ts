@@ -2,7 +2,10 @@
  * The HTTP API (docs/issuer-api.md) over the Issuer service, on fastify.
  *
  * Every route needs a bearer token; without a valid one the answer is 401
- * with an empty body, whatever the route. Bodies are JSON, at most
+ * with an empty body, whatever the route. Each route names the roles it
+ * admits (config.roles; docs/issuer-api.md has the table), and a valid token
+ * of another role gets 403 before its body is read. A route that names none
+ * admits no one: a new route is closed until it says who may call it. Bodies are JSON, at most
  * BODY_LIMIT bytes, validated by JSON schemas that allow no extra fields and
  * coerce no types. Logs are JSON lines (pino) of method, route, card id,
  * status, time and caller: never a body, a header, a key, a code or a token.
@@ -10,13 +13,28 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { ALGORITHMS, MODES } from "./card.ts";
 import { IssuerError, MAX_STEP_SECONDS, type Issuer } from "./service.ts";
+import type { Role } from "./store/types.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Id of the API token that authenticated the request. */
     caller: string;
+    /** Its role. */
+    role: Role;
+  }
+  interface FastifyContextConfig {
+    /** The roles this route admits. */
+    roles?: readonly Role[];
   }
 }
+
+/** Who may call what (docs/issuer-api.md, "Tokens and roles"). */
+export const ANY_ROLE: readonly Role[] = ["verify", "issue", "admin"];
+export const VERIFIERS: readonly Role[] = ["verify", "admin"];
+export const ISSUERS: readonly Role[] = ["issue", "admin"];
+export const ADMINS: readonly Role[] = ["admin"];
+/** An Idempotency-Key header (verify): printable ASCII, as the IETF draft's examples. */
+const IDEMPOTENCY_KEY = /^[!-~]{1,64}$/;
 
 export const BODY_LIMIT = 4096;
 export const MAX_AUDIT_PAGE = 1000;
@@ -43,8 +61,8 @@ export interface HttpOptions {
 }
 
 export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstance {
-  /** The caller's token id, from "Authorization: Bearer <token>", or undefined. */
-  const callerOf = async (req: FastifyRequest): Promise<string | undefined> => {
+  /** The caller's token, from "Authorization: Bearer <token>", or undefined. */
+  const callerOf = async (req: FastifyRequest) => {
     const m = /^Bearer ([!-~]+)$/i.exec(req.headers.authorization ?? ""); // the scheme is case-insensitive (RFC 9110 11.1)
     return m ? issuer.authenticate(m[1]) : undefined;
   };
@@ -69,13 +87,19 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
     },
   });
   app.decorateRequest("caller", "");
+  app.decorateRequest("role", "verify");
   // JSON only: without this, a text/plain body would reach the schemas as a string.
   app.removeContentTypeParser("text/plain");
 
   app.addHook("onRequest", async (req, reply) => {
     const caller = await callerOf(req);
     if (!caller) return deny(reply);
-    req.caller = caller;
+    req.caller = caller.id;
+    req.role = caller.role;
+    // An unknown route (no url) falls through to its 404.
+    if (req.routeOptions.url !== undefined && !req.routeOptions.config.roles?.includes(caller.role)) {
+      return reply.code(403).send({ error: `a ${caller.role} token may not call ${req.method} ${req.routeOptions.url}` });
+    }
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -109,6 +133,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
   app.post(
     "/v1/cards",
     {
+      config: { roles: ISSUERS },
       schema: {
         body: object(
           {
@@ -124,29 +149,33 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
     async (req, reply) => reply.code(201).send(await issuer.createCard(req.body as never, req.caller)),
   );
 
-  app.get("/v1/cards/:id", { schema: { params: ID_PARAMS } }, async (req, reply) => {
+  app.get("/v1/cards/:id", { config: { roles: ANY_ROLE }, schema: { params: ID_PARAMS } }, async (req, reply) => {
     const card = await issuer.getCard((req.params as { id: string }).id);
     return card ?? reply.code(404).send(noCard);
   });
 
-  app.get("/v1/cards/:id/package", { schema: { params: ID_PARAMS } }, async (req, reply) => {
+  app.get("/v1/cards/:id/package", { config: { roles: ISSUERS }, schema: { params: ID_PARAMS } }, async (req, reply) => {
     if (!(await issuer.getCard((req.params as { id: string }).id))) return reply.code(404).send(noCard);
     return reply.code(410).send({ error: "the provisioning package is handed out once, in the response that created the card" });
   });
 
   app.post(
     "/v1/cards/:id/verify",
-    { schema: { params: ID_PARAMS, body: object({ code: CODE }, ["code"]) } },
+    { config: { roles: VERIFIERS }, schema: { params: ID_PARAMS, body: object({ code: CODE }, ["code"]) } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const result = await issuer.verify(id, (req.body as { code: string }).code, req.caller);
+      const key = req.headers["idempotency-key"];
+      if (key !== undefined && (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key))) {
+        throw new IssuerError(400, "Idempotency-Key must be 1 to 64 printable ASCII characters, given once");
+      }
+      const result = await issuer.verify(id, (req.body as { code: string }).code, req.caller, key);
       return result ?? reply.code(404).send(noCard);
     },
   );
 
   app.post(
     "/v1/cards/:id/resync",
-    { schema: { params: ID_PARAMS, body: object({ codes: { type: "array", minItems: 2, maxItems: 10, items: CODE } }, ["codes"]) } },
+    { config: { roles: VERIFIERS }, schema: { params: ID_PARAMS, body: object({ codes: { type: "array", minItems: 2, maxItems: 10, items: CODE } }, ["codes"]) } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       const result = await issuer.resync(id, (req.body as { codes: string[] }).codes, req.caller);
@@ -155,7 +184,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
   );
 
   for (const action of ["block", "unblock"] as const) {
-    app.post(`/v1/cards/:id/${action}`, { schema: { params: ID_PARAMS } }, async (req, reply) => {
+    app.post(`/v1/cards/:id/${action}`, { config: { roles: ADMINS }, schema: { params: ID_PARAMS } }, async (req, reply) => {
       const card = await issuer.setBlocked((req.params as { id: string }).id, action === "block", req.caller);
       return card ?? reply.code(404).send(noCard);
     });
@@ -163,7 +192,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
 
   app.get(
     "/v1/audit",
-    { schema: { querystring: object({ card: UUID, limit: { type: "string", pattern: "^[0-9]{1,4}$" }, before: { type: "string", pattern: "^[0-9]{1,15}$" } }) } },
+    { config: { roles: ADMINS }, schema: { querystring: object({ card: UUID, limit: { type: "string", pattern: "^[0-9]{1,4}$" }, before: { type: "string", pattern: "^[0-9]{1,15}$" } }) } },
     async (req) => {
       const q = req.query as { card?: string; limit?: string; before?: string };
       const limit = q.limit === undefined ? 100 : Number(q.limit);

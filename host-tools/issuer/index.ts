@@ -18,6 +18,7 @@ export { DEFAULT_POLICY, type Policy } from "./policy.ts";
 export type { CardView, ProvisioningPackage, Mode, Algorithm } from "./card.ts";
 export type { CreateCardRequest, IssuedCard, AuditView } from "./service.ts";
 export type { VerifyResult } from "./verify.ts";
+export type { Role } from "./store/types.ts";
 
 /** Issues one card through the HTTP API at `url`; the result holds its provisioning package. */
 export function createCard(url: string, token: string, req: CreateCardRequest): Promise<IssuedCard> {

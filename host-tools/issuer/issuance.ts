@@ -23,8 +23,10 @@ import { captionOf, consolePassword, profileRecord } from "../provision/package.
 import { ALGORITHMS, MODES, stateOf, type CardRecord, type CardView, type ProvisioningPackage } from "./card.ts";
 import { fastHash } from "./fast-hash.ts";
 import { IssuanceStore, type IssuanceRow } from "./issuance-store.ts";
+import { ISSUERS } from "./http.ts";
 import type { KeySource } from "./keys.ts";
 import { IssuerError, MAX_STEP_SECONDS, type CreateCardRequest, type Issuer } from "./service.ts";
+import type { Role } from "./store/types.ts";
 import { decideVerify } from "./verify.ts";
 
 export interface BeginRequest extends CreateCardRequest {
@@ -102,9 +104,12 @@ export class Issuance {
 
   /**
    * Verify after burn. The code is checked as a verify would (forward only,
-   * look-ahead, back-off), on the card as if it were not blocked; on success
-   * the card is unblocked in the same change. If the process dies before the
-   * table says "issued", a retry with the card's next code finishes it.
+   * look-ahead), on the card as if it were not blocked; on success the card
+   * is unblocked in the same change. A refused code is a 409 and, like every
+   * 4xx, changes nothing and writes no audit entry: the card is blocked and
+   * pending, and the caller (an issue token) already holds its key. If the
+   * process dies before the table says "issued", a retry with the card's next
+   * code finishes it.
    */
   async confirm(cardId: string, digest: string, code: string, caller: string): Promise<Confirmed> {
     const row = await this.table.get(cardId);
@@ -118,10 +123,10 @@ export class Issuance {
       const now = this.now();
       key = this.keys.cardKey(card);
       const d = decideVerify({ ...card, blocked: false }, code, now, codeAt(card, key), this.issuer.policy);
-      const ok = d.result.ok;
+      if (!d.result.ok) return { result: d.result };
       return {
-        state: { ...(d.state ?? stateOf(card)), blocked: !ok },
-        audit: { at: now, cardId, event: "provision", outcome: d.outcome, caller, detail: ok ? `proven on chip ${row.chipSerial}` : "first code refused" },
+        state: { ...(d.state ?? stateOf(card)), blocked: false },
+        audit: { at: now, cardId, event: "provision", outcome: d.outcome, caller, detail: `proven on chip ${row.chipSerial}` },
         result: d.result,
       };
     });
@@ -140,11 +145,25 @@ export class Issuance {
     return { cardId, state: "issued", consolePassword: consolePassword(key) };
   }
 
-  /** The console password of an issued card, to unlock it for a reissue or to finish locking it. */
-  async password(cardId: string, caller: string): Promise<Confirmed> {
+  /**
+   * The console password of an issued card, to unlock it for a reissue or to
+   * finish locking it. An admin token gets any card's; an issue token only
+   * that of a card it issued itself (it was given the card's key then, which
+   * the password derives from: nothing new), so a station can finish its own
+   * work, and no station reads the others' cards.
+   */
+  async password(cardId: string, caller: string, role: Role = "admin"): Promise<Confirmed> {
     const row = await this.table.get(cardId);
     if (!row) throw new IssuerError(404, "no issuance for this card");
     if (row.state !== "issued") throw new IssuerError(409, `this card is ${row.state}, not issued`);
+    if (role !== "admin") {
+      // The card's first audit entry is its issue, made by the token that began its issuance.
+      const trail = await this.issuer.store.listAudit({ cardId, limit: 1000 });
+      const first = trail[trail.length - 1];
+      if (first?.event !== "issue" || first.caller !== caller) {
+        throw new IssuerError(403, "an issue token gets the console password only of a card it issued: use an admin token");
+      }
+    }
     let key: Uint8Array | undefined;
     await this.issuer.store.change(cardId, (card) => {
       key = this.keys.cardKey(card);
@@ -192,6 +211,7 @@ export async function registerIssuance(app: FastifyInstance, o: { issuer: Issuer
   app.post(
     "/v1/issuance",
     {
+      config: { roles: ISSUERS },
       schema: {
         body: object(
           {
@@ -211,19 +231,20 @@ export async function registerIssuance(app: FastifyInstance, o: { issuer: Issuer
   );
   app.get(
     "/v1/issuance/chips/:serial",
-    { schema: { params: object({ serial: { type: "string", pattern: CHIP_SERIAL.source } }, ["serial"]) } },
+    { config: { roles: ISSUERS }, schema: { params: object({ serial: { type: "string", pattern: CHIP_SERIAL.source } }, ["serial"]) } },
     async (req) => issuance.status((req.params as { serial: string }).serial),
   );
   app.post(
     "/v1/issuance/:id/confirm",
-    { schema: { params: ID_PARAMS, body: object({ digest: DIGEST, code: { type: "string", pattern: "^[0-9]{3,10}$" } }, ["digest", "code"]) } },
+    { config: { roles: ISSUERS }, schema: { params: ID_PARAMS, body: object({ digest: DIGEST, code: { type: "string", pattern: "^[0-9]{3,10}$" } }, ["digest", "code"]) } },
     async (req) => {
       const body = req.body as { digest: string; code: string };
       return issuance.confirm((req.params as { id: string }).id, body.digest, body.code, req.caller);
     },
   );
-  app.post("/v1/issuance/:id/password", { schema: { params: ID_PARAMS } }, async (req) =>
-    issuance.password((req.params as { id: string }).id, req.caller),
+  // Issue tokens too, for the cards they issued (see password()); admin tokens for any.
+  app.post("/v1/issuance/:id/password", { config: { roles: ISSUERS }, schema: { params: ID_PARAMS } }, async (req) =>
+    issuance.password((req.params as { id: string }).id, req.caller, req.role),
   );
   return issuance;
 }

@@ -6,12 +6,13 @@
  * Card keys are derived with the KDF of firmware/core/dcvv.ts (docs/codes.md)
  * and kept in a bounded in-memory cache, never written anywhere.
  */
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { hexToBytes } from "../../firmware/core/bytes.ts";
 import { deriveCardKey, MASTER_KEY_BYTES } from "../../firmware/core/dcvv.ts";
 import type { CardRecord } from "./card.ts";
 import { fastHash } from "./fast-hash.ts";
+import type { Store } from "./store/types.ts";
 
 export const MASTER_KEY_ENV = "INKCARD_MASTER_KEY";
 
@@ -20,7 +21,42 @@ const HEX64 = /^[0-9a-fA-F]{64}$/;
 function parseKey(text: string, where: string): Uint8Array {
   const hex = text.trim();
   if (!HEX64.test(hex)) throw new Error(`${where} must hold ${MASTER_KEY_BYTES * 2} hex characters (a 256-bit key)`);
-  return hexToBytes(hex);
+  const key = hexToBytes(hex);
+  if (isWeakKey(key)) throw new Error(`${where} holds a weak key (one byte repeated): make one with openssl rand -hex 32`);
+  return key;
+}
+
+/** All one byte (zeros, 0xff...): a placeholder, not a key. */
+export function isWeakKey(key: Uint8Array): boolean {
+  return key.every((b) => b === key[0]);
+}
+
+/**
+ * The master key's check value: HMAC-SHA256 of a fixed label, 128 bits, hex.
+ * Stored in the database at its first start (issuer_meta); it tells whether
+ * a key is the one the cards were issued under, and reveals nothing of it.
+ */
+export function keyCheckValue(masterKey: Uint8Array): string {
+  return createHmac("sha256", masterKey).update("inkcard issuer master key check v1").digest("hex").slice(0, 32);
+}
+
+export const KEY_CHECK = "master_key_check";
+
+/**
+ * Records the key's check value if the database has none (a new database,
+ * or one from before check values: the first key it starts with), and
+ * refuses a key whose check value is another: with the wrong key every
+ * genuine code would be refused, and its holders counted as guessers.
+ */
+export async function checkMasterKey(store: Store, masterKey: Uint8Array): Promise<void> {
+  const value = keyCheckValue(masterKey);
+  const stored = await store.setMetaIfAbsent(KEY_CHECK, value);
+  if (stored !== value) {
+    throw new Error(
+      `the master key is not the one this issuer database was created with (its check value differs): ` +
+        `start it with that key (${MASTER_KEY_ENV} or --master-key-file); nothing was changed`,
+    );
+  }
 }
 
 export interface MasterKeyOptions {

@@ -25,8 +25,16 @@ export interface Policy {
   lockAfter: number;
   /** After f consecutive failures the next verify waits base * 2^(f-1) seconds. */
   backoffBaseSeconds: number;
-  /** The same doubling for failed resyncs, capped here: a guesser cannot keep the holder out longer. */
+  /** The same doubling for failed resyncs of resyncCodes codes, capped here. */
   resyncBackoffMaxSeconds: number;
+  /**
+   * A resync whose codes hold at least this many digits in all (six 3-digit
+   * codes at the default) is a strong proof: it is evaluated whatever the
+   * back-off or lock, and its failure changes nothing. No one can hold a card
+   * against its holder, who can always press more often than a guesser can
+   * guess 18 digits (docs/issuer-api.md, "The holder's way back in").
+   */
+  strongProofDigits: number;
 }
 
 export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
@@ -39,6 +47,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   lockAfter: 5,
   backoffBaseSeconds: 2,
   resyncBackoffMaxSeconds: 3600,
+  strongProofDigits: 18,
 });
 
 const LIMITS: Record<keyof Policy, [number, number]> = {
@@ -51,6 +60,8 @@ const LIMITS: Record<keyof Policy, [number, number]> = {
   lockAfter: [1, 100],
   backoffBaseSeconds: [0, 3600],
   resyncBackoffMaxSeconds: [0, 86400],
+  // At most 10 codes of 3 digits (the HTTP schema's limit), at least a 10^-12 chance per try.
+  strongProofDigits: [12, 30],
 };
 
 /** The defaults with overrides applied, each checked against its range. */
@@ -77,4 +88,13 @@ export function backoffSeconds(policy: Policy, failures: number): number {
 /** Seconds the card refuses resyncs after `failures` consecutive failed ones. */
 export function resyncBackoffSeconds(policy: Policy, failures: number): number {
   return Math.min(backoffSeconds(policy, failures), policy.resyncBackoffMaxSeconds);
+}
+
+/**
+ * Codes in a strong resync of a card with `digits`-digit codes: at least
+ * strongProofDigits digits, and always more codes than an ordinary resync,
+ * which keeps its back-off (6 codes of 3 digits, 4 of 6 digits).
+ */
+export function strongResyncCodes(policy: Policy, digits: number): number {
+  return Math.max(policy.resyncCodes + 1, Math.ceil(policy.strongProofDigits / digits));
 }

@@ -11,9 +11,9 @@ import { ALGORITHMS, MODES, stateOf, viewOf, type Algorithm, type CardRecord, ty
 import { newCardData, TEST_BIN } from "./card-data.ts";
 import { cardCodes } from "./card-codes.ts";
 import type { KeySource } from "./keys.ts";
-import { makePolicy, type Policy } from "./policy.ts";
-import type { AuditEvent, AuditRecord, Store } from "./store/types.ts";
-import { createToken, TokenCheck } from "./tokens.ts";
+import { makePolicy, strongResyncCodes, type Policy } from "./policy.ts";
+import type { AuditEvent, AuditRecord, Role, Store, TokenRecord } from "./store/types.ts";
+import { createToken, findCaller } from "./tokens.ts";
 import { decideResync, decideVerify, type CodeAt, type Decision, type VerifyResult } from "./verify.ts";
 
 /** A refusal the HTTP layer passes on with its status and message. */
@@ -61,13 +61,45 @@ export interface IssuerOptions {
 
 export const MAX_STEP_SECONDS = 86400;
 
+/**
+ * Refusals that change nothing (backoff, locked, blocked, the last code
+ * again, a failed strong resync, an answered retry) are audited at most
+ * AUDIT_BURST at once per caller, then one per AUDIT_EVERY_MS; the next
+ * entry audited says how many were not. Hammering a card then grows
+ * neither the audit trail nor the database (issue 10: 13k refusals wrote
+ * 15 MB). Failures that count (mismatch, replay) are always audited: each
+ * changes the card, and the back-off and lock bound how many there are.
+ */
+const AUDIT_BURST = 60;
+const AUDIT_EVERY_MS = 1000;
+/** How long after an acceptance a retry with the same Idempotency-Key gets the original answer. */
+export const RETRY_WINDOW_MS = 60_000;
+const MAX_REMEMBERED = 100_000;
+
+/** Per caller: audit entries left (a token bucket), when it was last filled, refusals not audited since the last audited one. */
+interface AuditBudget {
+  left: number;
+  at: number;
+  skipped: number;
+}
+
+/** A keyed verify that was accepted (and is durable): its retry gets the same answer. */
+interface Accepted {
+  caller: string;
+  key: string;
+  code: string;
+  at: number;
+  result: VerifyResult;
+}
+
 export class Issuer {
   readonly policy: Policy;
   readonly store: Store;
   private readonly keys: KeySource;
   private readonly now: () => number;
   private readonly bin: string;
-  private readonly tokens: TokenCheck;
+  private readonly budgets = new Map<string, AuditBudget>();
+  private readonly accepted = new Map<string, Accepted>();
 
   constructor(o: IssuerOptions) {
     this.store = o.store;
@@ -76,7 +108,6 @@ export class Issuer {
     this.now = o.now ?? Date.now;
     this.bin = o.bin ?? TEST_BIN;
     if (!/^[0-9]{6,8}$/.test(this.bin)) throw new Error("BIN must be 6 to 8 digits");
-    this.tokens = new TokenCheck(o.store);
   }
 
   /** opts (issuance.ts): the card's id, and created blocked until issuance proves the card holds it. */
@@ -138,26 +169,87 @@ export class Issuer {
     return cardCodes(card.algorithm, this.keys.cardKey(card), card.digits);
   }
 
-  /** Runs a decision on the card under the store's lock and audits it. */
+  /**
+   * Runs a decision on the card under the store's lock and audits it; a
+   * decision that changes nothing is audited within the caller's budget.
+   */
   private decide(id: string, event: AuditEvent, caller: string, fn: (card: CardRecord, now: number) => Decision<VerifyResult>) {
     return this.store.change(id, (card) => {
       const now = this.now();
       const d = fn(card, now);
-      return { state: d.state, audit: { at: now, cardId: id, event, outcome: d.outcome, caller, detail: d.detail }, result: d.result };
+      let detail = d.detail;
+      if (!d.state) {
+        const skipped = this.auditBudget(caller, now);
+        if (skipped < 0) return { result: d.result };
+        if (skipped > 0) detail = `${detail ? detail + "; " : ""}${skipped} more like it not audited`;
+      }
+      return { state: d.state, audit: { at: now, cardId: id, event, outcome: d.outcome, caller, detail }, result: d.result };
     });
   }
 
-  verify(id: string, code: string, caller: string): Promise<VerifyResult | undefined> {
-    return this.decide(id, "verify", caller, (card, now) => decideVerify(card, code, now, this.codeAt(card), this.policy));
+  /** -1 when the caller's refusals are not to be audited now; else how many were not since the last. */
+  private auditBudget(caller: string, now: number): number {
+    let b = this.budgets.get(caller);
+    if (!b) {
+      if (this.budgets.size >= MAX_REMEMBERED) this.budgets.clear();
+      b = { left: AUDIT_BURST, at: now, skipped: 0 };
+      this.budgets.set(caller, b);
+    }
+    b.left = Math.min(AUDIT_BURST, b.left + Math.max(0, now - b.at) / AUDIT_EVERY_MS);
+    b.at = now;
+    if (b.left < 1) {
+      b.skipped++;
+      return -1;
+    }
+    b.left--;
+    const skipped = b.skipped;
+    b.skipped = 0;
+    return skipped;
   }
 
-  async resync(id: string, codes: string[], caller: string): Promise<VerifyResult | undefined> {
-    if (codes.length !== this.policy.resyncCodes) {
-      throw new IssuerError(400, `resync needs exactly ${this.policy.resyncCodes} consecutive codes`);
+  /**
+   * `key`: the caller's Idempotency-Key. A retry of an accepted verify (same
+   * caller, key and code, within RETRY_WINDOW_MS, nothing accepted or failed
+   * on the card since) gets the original answer and changes nothing. Without
+   * the key a retry is refused as a replay, but that is no failure either
+   * (verify.ts): one answer lost does not count against the holder. The key
+   * is what makes it safe to say "ok" twice: a replay of the code by anyone
+   * else, or by the caller for another payment (another key), is refused.
+   * Kept in memory: after a restart, or on another issuer process, the retry
+   * is refused as a replay (and still no failure).
+   */
+  verify(id: string, code: string, caller: string, key?: string): Promise<VerifyResult | undefined> {
+    if (key === undefined) return this.decide(id, "verify", caller, (card, now) => decideVerify(card, code, now, this.codeAt(card), this.policy));
+    return this.verifyKeyed(id, code, caller, key);
+  }
+
+  private async verifyKeyed(id: string, code: string, caller: string, key: string): Promise<VerifyResult | undefined> {
+    let retry = false;
+    const result = await this.decide(id, "verify", caller, (card, now) => {
+      const prev = this.accepted.get(id);
+      retry = !!prev && prev.key === key && prev.caller === caller && prev.code === code && now - prev.at <= RETRY_WINDOW_MS && stillLatest(card, prev.result);
+      if (retry) return { outcome: "ok", detail: "retry: the answer already given", result: prev!.result };
+      return decideVerify(card, code, now, this.codeAt(card), this.policy);
+    });
+    // Remembered once durable: a retry never gets "ok" for a change that might not be on disk. The window
+    // runs from the acceptance, not from the last retry.
+    if (result?.ok && !retry) {
+      if (this.accepted.size >= MAX_REMEMBERED) this.accepted.clear();
+      this.accepted.set(id, { caller, key, code, at: this.now(), result });
     }
+    return result;
+  }
+
+  /** Either policy.resyncCodes codes, or a strong proof (policy.ts strongResyncCodes); any other number is a 400. */
+  async resync(id: string, codes: string[], caller: string): Promise<VerifyResult | undefined> {
+    const needed = (digits: number) => {
+      const strong = strongResyncCodes(this.policy, digits);
+      return `resync needs exactly ${this.policy.resyncCodes} consecutive codes, or ${strong} or more (a strong proof)`;
+    };
+    if (codes.length < this.policy.resyncCodes) throw new IssuerError(400, needed(DEFAULT_DIGITS));
     return this.decide(id, "resync", caller, (card, now) => {
-      if (card.mode !== "counter") {
-        throw new IssuerError(409, "resync is for counter-mode cards; time-mode cards learn their drift on each accepted code");
+      if (codes.length !== this.policy.resyncCodes && codes.length < strongResyncCodes(this.policy, card.digits)) {
+        throw new IssuerError(400, needed(card.digits));
       }
       return decideResync(card, codes, now, this.codeAt(card), this.policy);
     });
@@ -187,13 +279,23 @@ export class Issuer {
     }));
   }
 
-  /** A new API token (see tokens.ts); this is the one time it is seen. */
-  createToken(label = "api"): Promise<string> {
-    return createToken(this.store, label, this.now());
+  /**
+   * A new API token (see tokens.ts); this is the one time it is seen. The
+   * role defaults to admin for programs that embed an issuer and use one
+   * token for everything (the simulator); the command line requires --role.
+   */
+  createToken(label = "api", role: Role = "admin"): Promise<string> {
+    return createToken(this.store, label, role, this.now());
   }
 
-  /** The id of the API token, or undefined when it is not a valid one. */
-  authenticate(token: string): Promise<string | undefined> {
-    return this.tokens.callerOf(token);
+  /** The id and role of the API token, or undefined when it is not a valid one (now: no cache). */
+  authenticate(token: string): Promise<Pick<TokenRecord, "id" | "role"> | undefined> {
+    return findCaller(this.store, token);
   }
+}
+
+/** True while the acceptance `r` is still the card's latest event: nothing accepted, failed or blocked since. */
+function stillLatest(card: CardRecord, r: VerifyResult): boolean {
+  if (card.blocked || card.failures !== 0) return false;
+  return card.mode === "counter" ? card.nextCounter === r.counter! + 1 : card.lastStep === r.step;
 }

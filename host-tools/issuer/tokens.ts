@@ -2,41 +2,45 @@
  * API bearer tokens. A token is "ink_" and 32 random bytes in base64url; the
  * store keeps only its SHA-256, so a copy of the database lets no one call
  * the API. Lookups go by that hash, so no comparison depends on the token.
+ *
+ * Each token has a role (store/types.ts Role; http.ts checks it per route).
+ * A token is looked up in the store on every request, with no cache: a
+ * revoke (`inkcard issuer token revoke`, another process) holds from the
+ * next request in every issuer process. On SQLite the lookup is an indexed
+ * read of a few microseconds in-process; on PostgreSQL one indexed query.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Store } from "./store/types.ts";
+import { ROLES, type Role, type Store, type TokenRecord } from "./store/types.ts";
 
 const FORMAT = /^ink_[A-Za-z0-9_-]{43}$/;
-/** A token found in the store is trusted from this process's cache this long. */
-const CACHE_MS = 60_000;
-const CACHE_MAX = 10_000;
+export const TOKEN_ID = /^tok_[0-9a-f]{12}$/;
 
 const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Creates and stores a token; the returned string is the only copy of it. */
-export async function createToken(store: Store, label: string, nowMs: number): Promise<string> {
+export async function createToken(store: Store, label: string, role: Role, nowMs: number): Promise<string> {
   if (!/^[ -~]{1,64}$/.test(label)) throw new Error("token label must be 1 to 64 printable ASCII characters");
+  if (!ROLES.includes(role)) throw new Error(`token role must be one of ${ROLES.join(", ")}`);
   const token = "ink_" + randomBytes(32).toString("base64url");
-  await store.insertToken({ id: "tok_" + randomBytes(6).toString("hex"), hash: sha256Hex(token), label, createdAt: nowMs });
+  await store.insertToken({ id: "tok_" + randomBytes(6).toString("hex"), hash: sha256Hex(token), label, role, createdAt: nowMs });
   return token;
 }
 
-export class TokenCheck {
-  private readonly cache = new Map<string, { id: string; until: number }>();
+/** A token as `token list` shows it: no hash, no secret. */
+export interface TokenView {
+  id: string;
+  label: string;
+  role: Role;
+  created: string;
+}
 
-  constructor(private readonly store: Store) {}
+export async function listTokens(store: Store): Promise<TokenView[]> {
+  return (await store.listTokens()).map((t) => ({ id: t.id, label: t.label, role: t.role, created: new Date(t.createdAt).toISOString() }));
+}
 
-  /** The id of the token, or undefined when it is not a valid token. */
-  async callerOf(token: string): Promise<string | undefined> {
-    if (!FORMAT.test(token)) return undefined;
-    const hash = sha256Hex(token);
-    const now = Date.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > now) return hit.id;
-    const rec = await this.store.findToken(hash);
-    if (!rec) return undefined;
-    if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(hash, { id: rec.id, until: now + CACHE_MS });
-    return rec.id;
-  }
+/** The token with this hash, if it is valid now. */
+export async function findCaller(store: Store, token: string): Promise<Pick<TokenRecord, "id" | "role"> | undefined> {
+  if (!FORMAT.test(token)) return undefined;
+  const rec = await store.findToken(sha256Hex(token));
+  return rec && { id: rec.id, role: rec.role };
 }

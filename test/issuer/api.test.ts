@@ -83,15 +83,17 @@ for (const make of [sqliteDb, postgresDb]) {
       expect((await iss.client.getCard(card.id)).counter).to.equal(515);
     });
 
-    it("resync needs exactly the configured number of codes, and is for counter cards only", async () => {
+    it("resync needs the configured number of codes or a strong proof's, on counter and time cards", async () => {
       const { card: cc } = await iss.client.createCard({ mode: "counter" });
-      const { card: tc } = await iss.client.createCard({ mode: "time" });
-      const two = await raw(iss.url, "POST", `/v1/cards/${cc.id}/resync`, { token: iss.token, body: '{"codes":["111","222"]}' });
-      expect(two.status).to.equal(400);
-      expect(two.json).to.deep.equal({ error: "resync needs exactly 3 consecutive codes" });
-      const time = await raw(iss.url, "POST", `/v1/cards/${tc.id}/resync`, { token: iss.token, body: '{"codes":["111","222","333"]}' });
-      expect(time.status).to.equal(409);
-      expect((time.json as { error: string }).error).to.match(/counter-mode cards/);
+      const { card: tc, package: tp } = await iss.client.createCard({ mode: "time", step: 60 });
+      for (const codes of ['["111","222"]', '["111","222","333","444"]', '["111","222","333","444","555"]']) {
+        const r = await raw(iss.url, "POST", `/v1/cards/${cc.id}/resync`, { token: iss.token, body: `{"codes":${codes}}` });
+        expect(r.status).to.equal(400);
+        expect(r.json).to.deep.equal({ error: "resync needs exactly 3 consecutive codes, or 6 or more (a strong proof)" });
+      }
+      const now = Math.floor(clock.ms / 1000 / 60);
+      const steps = [now - 2, now - 1, now].map((t) => codeOf(tp, t));
+      expect(await iss.client.resync(tc.id, steps)).to.deep.equal({ ok: true, step: now, drift: 0 });
     });
 
     it("time mode: accepts one step either side, learns drift, never accepts a step twice", async () => {

@@ -24,7 +24,7 @@ for (const make of [sqliteDb, postgresDb]) {
 
     it("refuses, after a restart, every code accepted before kill -9", async function () {
       const url = await db.create(this);
-      const token = (await runCli(["issuer", "token", "create", "--db", url])).stdout.trim();
+      const token = (await runCli(["issuer", "token", "create", "--db", url, "--create", "--role", "admin"])).stdout.trim();
       const first = await spawnIssuer(["--db", url, ...ARGS]);
       const client = new IssuerClient(first.url, token);
       const cards: ProvisioningPackage[] = [];

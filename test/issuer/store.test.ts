@@ -137,10 +137,45 @@ for (const make of [sqliteDb, postgresDb]) {
       expect((await store.listAudit({ limit: 100, beforeId: bIssue.id })).map((e) => e.cardId)).to.deep.equal([a.id]);
     });
 
-    it("keeps tokens by hash", async () => {
-      await store.insertToken({ id: "tok_1", hash: "ab".repeat(32), label: "ops", createdAt: 1 });
-      expect(await store.findToken("ab".repeat(32))).to.deep.equal({ id: "tok_1", hash: "ab".repeat(32), label: "ops", createdAt: 1 });
-      expect(await store.findToken("cd".repeat(32))).to.equal(undefined);
+    it("keeps tokens by hash, with their role; lists and deletes them", async () => {
+      await store.insertToken({ id: "tok_1", hash: "ab".repeat(32), label: "ops", role: "verify", createdAt: 1 });
+      await store.insertToken({ id: "tok_2", hash: "cd".repeat(32), label: "station", role: "issue", createdAt: 2 });
+      expect(await store.findToken("ab".repeat(32))).to.deep.equal({ id: "tok_1", hash: "ab".repeat(32), label: "ops", role: "verify", createdAt: 1 });
+      expect(await store.findToken("ef".repeat(32))).to.equal(undefined);
+      expect((await store.listTokens()).map((t) => [t.id, t.role])).to.deep.equal([["tok_1", "verify"], ["tok_2", "issue"]]);
+      expect(await store.deleteToken("tok_1")).to.equal(true);
+      expect(await store.deleteToken("tok_1")).to.equal(false);
+      expect(await store.findToken("ab".repeat(32))).to.equal(undefined);
+    });
+
+    it("keeps meta values: the first one set stays", async () => {
+      expect(await store.getMeta("x")).to.equal(undefined);
+      expect(await store.setMetaIfAbsent("x", "1")).to.equal("1");
+      expect(await store.setMetaIfAbsent("x", "2")).to.equal("1");
+      await store.deleteMeta("x");
+      expect(await store.getMeta("x")).to.equal(undefined);
+    });
+
+    it("a change with neither state nor audit writes nothing and keeps the version", async () => {
+      const c = newCard();
+      await store.insertCard(c, audit(c.id));
+      expect(await store.change(c.id, () => ({ result: "quiet" }))).to.equal("quiet");
+      expect((await store.getCard(c.id))!.version).to.equal(0);
+      expect((await store.listAudit({ cardId: c.id, limit: 10 })).length).to.equal(1);
+      expect(await store.cardIds()).to.deep.equal([c.id]);
+    });
+
+    it("opens a database that holds no issuer only when asked to create one", async function () {
+      const fresh = await db.create(this);
+      let refused: Error | undefined;
+      await openStore(fresh, { create: false }).then((s) => s.close(), (e: Error) => (refused = e));
+      expect(refused?.message).to.match(/holds no issuer database: check --db, or pass --create/);
+      const made = await openStore(fresh, { create: true });
+      expect(made.created).to.equal(true);
+      await made.close();
+      const again = await openStore(fresh, { create: false });
+      expect(again.created).to.equal(false);
+      await again.close();
     });
   });
 }

@@ -92,6 +92,15 @@ describe("issuer verify rules: counter mode", () => {
     expect(d.state).to.equal(undefined);
   });
 
+  it("the last accepted code again is a replay that changes nothing; an older one is a failure", () => {
+    const c = apply(card(), decideVerify(card(), codeAt(0), T0, codeAt, policy).state);
+    const again = decideVerify(c, codeAt(0), T0, codeAt, policy);
+    expect(again.result).to.deep.equal({ ok: false, reason: "replay" });
+    expect(again.state).to.equal(undefined);
+    const c2 = apply(c, decideVerify(c, codeAt(1), T0, codeAt, policy).state);
+    expect(decideVerify(c2, codeAt(0), T0, codeAt, policy).state!.failures).to.equal(1);
+  });
+
   it("refuses everything on a blocked card", () => {
     const d = decideVerify(card({ blocked: true }), codeAt(0), T0, codeAt, policy);
     expect(d.result).to.deep.equal({ ok: false, reason: "blocked" });
@@ -150,6 +159,7 @@ describe("issuer verify rules: resync", () => {
     const c = card({ nextCounter: 100 });
     const p = makePolicy({ backoffBaseSeconds: 0 });
     const gap = [codeAt(300), codeAt(301), codeAt(303)];
+    // (3 codes of 6 digits: an ordinary resync, whose failures count.)
     for (const [what, cs] of [["gap", gap], ["beyond", codes(100 + policy.syncWindow - 2)], ["before", codes(97)]] as const) {
       const d = decideResync(c, [...cs], T0, codeAt, p);
       expect(d.result, what).to.deep.equal({ ok: false, reason: "mismatch" });
@@ -182,8 +192,26 @@ describe("issuer verify rules: resync", () => {
     expect(decideResync(c, codes(0), now, codeAt, policy).result.ok).to.equal(true);
   });
 
-  it("is only for counter cards", () => {
-    expect(() => decideResync(card({ mode: "time" }), codes(0), T0, codeAt, policy)).to.throw(/counter-mode/);
+  it("a strong proof (4 codes of 6 digits) is evaluated during the back-off and a lock, and its failure changes nothing", () => {
+    const held = card({ failures: policy.lockAfter, lastFailureAt: T0, resyncFailures: 12, lastResyncFailureAt: T0 });
+    expect(decideResync(held, codes(0), T0 + 1, codeAt, policy).result).to.deep.include({ reason: "backoff", strongCodes: 4 });
+    const wrong = decideResync(held, [WRONG, WRONG, WRONG, WRONG], T0 + 1, codeAt, policy);
+    expect(wrong.result).to.deep.equal({ ok: false, reason: "mismatch" });
+    expect(wrong.state).to.equal(undefined);
+    const right = decideResync(held, codes(7, 4), T0 + 1, codeAt, policy);
+    expect(right.result).to.deep.equal({ ok: true, counter: 10 });
+    expect(right.state).to.include({ nextCounter: 11, failures: 0, resyncFailures: 0 });
+  });
+
+  it("time cards: the codes of consecutive steps, the last one now (within the skew), after the last accepted step", () => {
+    const now = Math.floor(T0 / 1000 / 30);
+    const steps = (last: number, n = 3) => Array.from({ length: n }, (_, i) => codeAt(last - n + 1 + i));
+    const t = card({ mode: "time", failures: policy.lockAfter, lastFailureAt: T0 });
+    const d = decideResync(t, steps(now + 1), T0, codeAt, policy);
+    expect(d.result).to.deep.equal({ ok: true, step: now + 1, drift: 1 });
+    expect(d.state).to.include({ lastStep: now + 1, drift: 1, failures: 0 });
+    expect(decideResync(t, steps(now - 2), T0, codeAt, makePolicy({ backoffBaseSeconds: 0 })).result.ok, "too old").to.equal(false);
+    expect(decideResync({ ...t, lastStep: now }, steps(now), T0, codeAt, policy).result.ok, "already accepted").to.equal(false);
   });
 });
 

@@ -9,6 +9,7 @@
 import pg from "pg";
 import type { CardRecord } from "../card.ts";
 import { encodeDelta } from "./delta.ts";
+import { notAnIssuer } from "./open.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
 import {
   auditFromRow,
@@ -18,6 +19,7 @@ import {
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type Role,
   type Store,
   type TokenRecord,
 } from "./types.ts";
@@ -53,13 +55,20 @@ const CHAIN = `WITH RECURSIVE chain AS (
 export interface PostgresOptions {
   /** Connections in this process's pool. */
   poolSize?: number;
+  /** Make the issuer's tables in a database that has none (default true); see OpenOptions.create. */
+  create?: boolean | undefined;
 }
 
 export class PostgresStore implements Store {
   readonly kind = "postgres";
   private readonly pool: pg.Pool;
+  private readonly create: boolean;
+  private readonly name: string;
+  created = false;
 
   constructor(url: string, opts: PostgresOptions = {}) {
+    this.create = opts.create ?? true;
+    this.name = `PostgreSQL database ${new URL(url).pathname.slice(1) || "(default)"}`; // never the URL: it may hold a password
     this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 20, types });
     // An idle connection dropped by the server must not crash the process;
     // the next query on the pool gets a fresh connection or its own error.
@@ -86,11 +95,14 @@ export class PostgresStore implements Store {
   async migrate(): Promise<void> {
     await this.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+      const known = (await c.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS known")).rows[0].known as boolean;
+      if (!known && !this.create) throw notAnIssuer(this.name);
       await c.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
       const current = Number((await c.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")).rows[0].v);
       if (current > LATEST_VERSION) {
         throw new Error(`database schema version ${current} is newer than this issuer's (${LATEST_VERSION})`);
       }
+      if (current === 0) this.created = true;
       for (const m of MIGRATIONS) {
         if (m.version <= current) continue;
         if (m.postgres) await c.query(m.postgres);
@@ -133,6 +145,10 @@ export class PostgresStore implements Store {
       if (r.rows.length === 0) return undefined;
       const card = cardFromRow(r.rows[0]);
       const ch = decide(card);
+      if (!ch.audit) {
+        if (ch.state) throw new Error("a change must be audited under its own card");
+        return ch.result; // nothing to write: a refusal not audited
+      }
       if (ch.audit.cardId !== id) throw new Error("a change must be audited under its own card");
       // Written even when the state is unchanged: the card's chain gets its new head.
       const s = ch.state ?? card;
@@ -165,18 +181,47 @@ export class PostgresStore implements Store {
   }
 
   async insertToken(t: TokenRecord): Promise<void> {
-    await this.pool.query("INSERT INTO api_tokens (id, hash, label, created_at) VALUES ($1, $2, $3, $4)", [
-      t.id, t.hash, t.label, t.createdAt,
+    await this.pool.query("INSERT INTO api_tokens (id, hash, label, role, created_at) VALUES ($1, $2, $3, $4, $5)", [
+      t.id, t.hash, t.label, t.role, t.createdAt,
     ]);
   }
 
+  /** Read on every request (no cache: a revoke holds from the next request, in every process). */
   async findToken(hash: string): Promise<TokenRecord | undefined> {
-    const r = await this.pool.query("SELECT id, hash, label, created_at FROM api_tokens WHERE hash = $1", [hash]);
-    const row = r.rows[0];
-    return row && { id: row.id, hash: row.hash, label: row.label, createdAt: Number(row.created_at) };
+    const r = await this.pool.query({ name: "token", text: "SELECT id, hash, label, role, created_at FROM api_tokens WHERE hash = $1", values: [hash] });
+    return r.rows[0] && tokenFromRow(r.rows[0]);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (await this.pool.query("SELECT id, hash, label, role, created_at FROM api_tokens ORDER BY created_at, id")).rows.map(tokenFromRow);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return (await this.pool.query("DELETE FROM api_tokens WHERE id = $1", [id])).rowCount === 1;
+  }
+
+  async getMeta(name: string): Promise<string | undefined> {
+    return (await this.pool.query("SELECT value FROM issuer_meta WHERE name = $1", [name])).rows[0]?.value;
+  }
+
+  async setMetaIfAbsent(name: string, value: string): Promise<string> {
+    await this.pool.query("INSERT INTO issuer_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [name, value]);
+    return (await this.getMeta(name))!;
+  }
+
+  async deleteMeta(name: string): Promise<void> {
+    await this.pool.query("DELETE FROM issuer_meta WHERE name = $1", [name]);
+  }
+
+  async cardIds(): Promise<string[]> {
+    return (await this.pool.query("SELECT id FROM cards ORDER BY created_at, id")).rows.map((r) => r.id as string);
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+function tokenFromRow(r: Record<string, unknown>): TokenRecord {
+  return { id: r.id as string, hash: r.hash as string, label: r.label as string, role: r.role as Role, createdAt: Number(r.created_at) };
 }

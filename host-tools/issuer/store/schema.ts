@@ -103,6 +103,19 @@ const LOG = `
            e.value ->> 6, e.value ->> 7
     FROM log l, json_each(l.entries) e;`;
 
+/**
+ * Version 4: each API token has a role (tokens.ts, http.ts); tokens made
+ * before it become admin tokens, which can do everything they could. The
+ * issuer_meta table holds the master key's check value (keys.ts) and the
+ * marker of a restored backup (restore.ts).
+ */
+const ROLES_AND_META = `
+  ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('verify', 'issue', 'admin'));
+  CREATE TABLE issuer_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -111,6 +124,7 @@ export const MIGRATIONS: Migration[] = [
   },
   { version: 2, sqlite: STATE_COLUMN + CHECKPOINT, postgres: STATE_COLUMN },
   { version: 3, sqlite: LOG },
+  { version: 4, sqlite: ROLES_AND_META, postgres: ROLES_AND_META },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -39,10 +39,11 @@
  * issuer is restarted.
  */
 import Database from "better-sqlite3";
-import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
 import type { CardRecord, CardState } from "../card.ts";
 import { applyDelta, encodeDelta } from "./delta.ts";
 import { auditRecord, CARD, encodeBatch, logEntry, parseBatch, parseEntry, PREV, STATE, type BatchRow, type LogEntry } from "./log.ts";
+import { notAnIssuer } from "./open.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
 import {
   CARD_COLUMNS,
@@ -51,6 +52,7 @@ import {
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type Role,
   type Store,
   type TokenRecord,
 } from "./types.ts";
@@ -67,6 +69,29 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
   /** Log entries between checkpoints (see above); tests lower it. */
   checkpointRows?: number;
+  /** Make a new database if the file holds none (default true); see OpenOptions.create. */
+  create?: boolean;
+}
+
+/**
+ * The database file, created 0600 if it does not exist (SQLite gives its
+ * -wal and -shm files the database file's mode). An existing file that
+ * others may read is made 0600 too: it holds the PANs and the audit trail.
+ */
+function prepareFile(path: string, create: boolean): void {
+  if (path === ":memory:" || path === "") return;
+  if (!existsSync(path)) {
+    if (!create) throw notAnIssuer(path);
+    closeSync(openSync(path, "wx", 0o600));
+    return;
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if (statSync(f).mode & 0o077) chmodSync(f, 0o600);
+    } catch {
+      // absent, or not ours to change: SQLite says so if it matters
+    }
+  }
 }
 
 interface Pending {
@@ -161,9 +186,13 @@ export class SqliteStore implements Store {
   /** Waiting for a sync that begins after their commit. */
   private unsynced: Waiter[] = [];
   private failed?: Error;
+  private readonly create: boolean;
+  created = false;
 
   constructor(path: string, opts: SqliteOptions = {}) {
     this.path = path;
+    this.create = opts.create ?? true;
+    prepareFile(path, this.create);
     this.db = new Database(path);
     this.checkpointRows = opts.checkpointRows ?? CHECKPOINT_ROWS;
     // First, so that switching to WAL also waits for a process that holds the lock.
@@ -178,10 +207,13 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
+    const known = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (!known && !this.create) throw notAnIssuer(this.path);
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
     this.db
       .transaction(() => {
         const current = (this.db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as { v: number }).v;
+        if (current === 0) this.created = true;
         if (current > LATEST_VERSION) {
           throw new Error(`database schema version ${current} is newer than this issuer's (${LATEST_VERSION})`);
         }
@@ -273,8 +305,14 @@ export class SqliteStore implements Store {
          WHERE id = ?`,
       ),
       linkAudit: db.prepare("UPDATE cards SET last_audit_id = ? WHERE id = ?"),
-      insertToken: db.prepare("INSERT INTO api_tokens (id, hash, label, created_at) VALUES (?, ?, ?, ?)"),
-      token: db.prepare("SELECT id, hash, label, created_at FROM api_tokens WHERE hash = ?"),
+      insertToken: db.prepare("INSERT INTO api_tokens (id, hash, label, role, created_at) VALUES (?, ?, ?, ?, ?)"),
+      token: db.prepare("SELECT id, hash, label, role, created_at FROM api_tokens WHERE hash = ?"),
+      tokens: db.prepare("SELECT id, hash, label, role, created_at FROM api_tokens ORDER BY created_at, id"),
+      deleteToken: db.prepare("DELETE FROM api_tokens WHERE id = ?"),
+      meta: db.prepare("SELECT value FROM issuer_meta WHERE name = ?").pluck(),
+      insertMeta: db.prepare("INSERT INTO issuer_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
+      deleteMeta: db.prepare("DELETE FROM issuer_meta WHERE name = ?"),
+      cardIds: db.prepare("SELECT id FROM cards ORDER BY created_at, id").pluck(),
     };
   }
 
@@ -467,10 +505,11 @@ export class SqliteStore implements Store {
     let ch: Change<unknown>;
     try {
       ch = p.decide(card);
-      if (ch.audit.cardId !== p.id) throw new Error("a change must be audited under its own card");
+      if (ch.audit ? ch.audit.cardId !== p.id : ch.state) throw new Error("a change must be audited under its own card");
     } catch (error) {
       return { error };
     }
+    if (!ch.audit) return { value: ch.result }; // nothing to write: a refusal not audited
     const next = Object.freeze(withState(card, ch.state ?? card, card.version + 1));
     entries.push(logEntry(ch.audit, cached.head, encodeDelta(card, next)));
     cached.card = next;
@@ -549,13 +588,52 @@ export class SqliteStore implements Store {
   }
 
   async insertToken(t: TokenRecord): Promise<void> {
-    this.st.insertToken.run(t.id, t.hash, t.label, t.createdAt);
+    this.st.insertToken.run(t.id, t.hash, t.label, t.role, t.createdAt);
     await this.durable();
   }
 
+  /** Read on every request (no cache: a revoke holds from the next request); an indexed lookup of a few microseconds. */
   async findToken(hash: string): Promise<TokenRecord | undefined> {
     const r = this.st.token.get(hash) as Record<string, unknown> | undefined;
-    return r && { id: r.id as string, hash: r.hash as string, label: r.label as string, createdAt: Number(r.created_at) };
+    return r && tokenFromRow(r);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.st.tokens.all() as Record<string, unknown>[]).map(tokenFromRow);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    const deleted = this.st.deleteToken.run(id).changes === 1;
+    await this.durable();
+    return deleted;
+  }
+
+  async getMeta(name: string): Promise<string | undefined> {
+    return this.st.meta.get(name) as string | undefined;
+  }
+
+  async setMetaIfAbsent(name: string, value: string): Promise<string> {
+    this.st.insertMeta.run(name, value);
+    await this.durable();
+    return this.st.meta.get(name) as string;
+  }
+
+  async deleteMeta(name: string): Promise<void> {
+    this.st.deleteMeta.run(name);
+    await this.durable();
+  }
+
+  async cardIds(): Promise<string[]> {
+    return this.st.cardIds.all() as string[];
+  }
+
+  /**
+   * A consistent copy of the database at `dest` (SQLite's online backup API:
+   * committed changes only, the WAL's included), while the store serves.
+   */
+  async backup(dest: string): Promise<void> {
+    // After the first 100 pages, the rest in one step: a step restarts if another process wrote meanwhile.
+    await this.db.backup(dest, { progress: () => 1 << 30 });
   }
 
   /** Finishes the queued changes and their syncs, and checkpoints, so that the next open has nothing to replay. */
@@ -567,4 +645,8 @@ export class SqliteStore implements Store {
     this.wal = undefined;
     if (this.db.open) this.db.close();
   }
+}
+
+function tokenFromRow(r: Record<string, unknown>): TokenRecord {
+  return { id: r.id as string, hash: r.hash as string, label: r.label as string, role: r.role as Role, createdAt: Number(r.created_at) };
 }

@@ -4,8 +4,11 @@
  */
 import type { CardRecord, CardState } from "../card.ts";
 
-/** "provision": issuance steps (issuance.ts): begun, proven on the card, abandoned, replaced, console password given. */
-export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision";
+/**
+ * "provision": issuance steps (issuance.ts): begun, proven on the card, abandoned, replaced, console password given.
+ * "restore": the rule applied to each card on the first start from a restored backup (restore.ts).
+ */
+export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision" | "restore";
 
 /** One line of the audit trail. Never a key, a code or a token. */
 export interface AuditEntry {
@@ -34,18 +37,27 @@ export interface AuditQuery {
   beforeId?: number | undefined;
 }
 
-/** What a decision inside `change` writes: the card's new state (if any) and one audit entry. */
+/**
+ * What a decision inside `change` writes: the card's new state (if any) and
+ * one audit entry. Without either, nothing is written (a refusal the issuer
+ * chose not to audit, service.ts): the card keeps its version.
+ */
 export interface Change<T> {
   state?: CardState | undefined;
-  audit: AuditEntry;
+  audit?: AuditEntry | undefined;
   result: T;
 }
+
+/** What a token may do (http.ts checks it on every route; docs/issuer-api.md has the table). */
+export type Role = "verify" | "issue" | "admin";
+export const ROLES: readonly Role[] = ["verify", "issue", "admin"];
 
 export interface TokenRecord {
   id: string;
   /** SHA-256 of the token, hex: the token itself is never stored. */
   hash: string;
   label: string;
+  role: Role;
   createdAt: number;
 }
 
@@ -68,6 +80,19 @@ export interface Store {
   listAudit(q: AuditQuery): Promise<AuditRecord[]>;
   insertToken(t: TokenRecord): Promise<void>;
   findToken(hash: string): Promise<TokenRecord | undefined>;
+  /** Every token, oldest first (their hashes too: callers show none). */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Deletes the token; false when there is none with this id. */
+  deleteToken(id: string): Promise<boolean>;
+  /** A value of the issuer_meta table (the master key's check value, a restore marker...). */
+  getMeta(name: string): Promise<string | undefined>;
+  /** Stores `value` unless the name has one; resolves to the value stored (either). */
+  setMetaIfAbsent(name: string, value: string): Promise<string>;
+  deleteMeta(name: string): Promise<void>;
+  /** The ids of every card, for rules applied to them all (restore.ts). */
+  cardIds(): Promise<string[]>;
+  /** True when the database held no issuer schema before this store migrated it. */
+  readonly created: boolean;
   close(): Promise<void>;
 }
 
