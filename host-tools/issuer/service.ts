@@ -13,7 +13,7 @@ import { cardCodes } from "./card-codes.ts";
 import type { KeySource } from "./keys.ts";
 import { makePolicy, strongResyncCodes, type Policy } from "./policy.ts";
 import type { AuditEvent, AuditRecord, Role, Store, TokenRecord } from "./store/types.ts";
-import { createToken, findCaller } from "./tokens.ts";
+import { createToken, TokenCheck } from "./tokens.ts";
 import { decideResync, decideVerify, type CodeAt, type Decision, type VerifyResult } from "./verify.ts";
 
 /** A refusal the HTTP layer passes on with its status and message. */
@@ -100,6 +100,7 @@ export class Issuer {
   private readonly bin: string;
   private readonly budgets = new Map<string, AuditBudget>();
   private readonly accepted = new Map<string, Accepted>();
+  private readonly tokens: TokenCheck;
 
   constructor(o: IssuerOptions) {
     this.store = o.store;
@@ -108,6 +109,7 @@ export class Issuer {
     this.now = o.now ?? Date.now;
     this.bin = o.bin ?? TEST_BIN;
     if (!/^[0-9]{6,8}$/.test(this.bin)) throw new Error("BIN must be 6 to 8 digits");
+    this.tokens = new TokenCheck(o.store);
   }
 
   /** opts (issuance.ts): the card's id, and created blocked until issuance proves the card holds it. */
@@ -288,9 +290,9 @@ export class Issuer {
     return createToken(this.store, label, role, this.now());
   }
 
-  /** The id and role of the API token, or undefined when it is not a valid one (now: no cache). */
+  /** The id and role of the API token, or undefined when it is not a valid one (now: tokens.ts). */
   authenticate(token: string): Promise<Pick<TokenRecord, "id" | "role"> | undefined> {
-    return findCaller(this.store, token);
+    return this.tokens.callerOf(token);
   }
 }
 

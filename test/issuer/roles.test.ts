@@ -17,11 +17,12 @@ for (const make of [sqliteDb, postgresDb]) {
   const db: TestDb = make();
   describe(`issuer token roles on ${db.kind}`, function () {
     this.timeout(60_000);
-    let iss: TestIssuer;
+    let iss: TestIssuer & { dbUrl: string };
     const tokens = {} as Record<Role, string>;
 
     before(async function (this: Mocha.Context) {
-      iss = await startTestIssuer({ db: await db.create(this), policy: { backoffBaseSeconds: 0 } });
+      const url = await db.create(this);
+      iss = Object.assign(await startTestIssuer({ db: url, policy: { backoffBaseSeconds: 0 } }), { dbUrl: url });
       for (const r of ROLES) tokens[r] = await iss.createToken(`${r} test`, r);
     });
     after(async () => {
@@ -65,6 +66,24 @@ for (const make of [sqliteDb, postgresDb]) {
       // An unknown route is a 404 for any valid token, a 401 without one.
       for (const role of ROLES) expect((await raw(iss.url, "GET", "/v2/nothing", { token: tokens[role] })).status).to.equal(404);
       expect((await raw(iss.url, "GET", `/v1/cards/${id}`, { token: "ink_" + "x".repeat(43) })).status).to.equal(401);
+    });
+
+    it("a revoked token is refused from the next request: through this issuer's store, or another connection's", async () => {
+      const { openStore } = await import("../../host-tools/issuer/store/open.ts");
+      const { card } = await iss.client.createCard({ mode: "counter" });
+      for (const via of ["own store", "another connection"]) {
+        const token = await iss.createToken(`short-lived ${via}`, "verify");
+        const get = () => raw(iss.url, "GET", `/v1/cards/${card.id}`, { token });
+        for (let i = 0; i < 3; i++) expect((await get()).status).to.equal(200); // looked up, then cached
+        const [rec] = (await iss.issuer.store.listTokens()).filter((t) => t.label === `short-lived ${via}`);
+        if (via === "own store") await iss.issuer.store.deleteToken(rec.id);
+        else {
+          const other = await openStore(iss.dbUrl, { create: false });
+          await other.deleteToken(rec.id);
+          await other.close();
+        }
+        expect((await get()).status, via).to.equal(401);
+      }
     });
 
     it("the issue's attack, verify-unblock-verify, is closed to verify and issue tokens", async () => {

@@ -186,7 +186,7 @@ export class PostgresStore implements Store {
     ]);
   }
 
-  /** Read on every request (no cache: a revoke holds from the next request, in every process). */
+  /** Read on every request (no tokenEpoch, so no cache: a revoke holds from the next request, in every process). */
   async findToken(hash: string): Promise<TokenRecord | undefined> {
     const r = await this.pool.query({ name: "token", text: "SELECT id, hash, label, role, created_at FROM api_tokens WHERE hash = $1", values: [hash] });
     return r.rows[0] && tokenFromRow(r.rows[0]);

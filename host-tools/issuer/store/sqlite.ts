@@ -592,7 +592,6 @@ export class SqliteStore implements Store {
     await this.durable();
   }
 
-  /** Read on every request (no cache: a revoke holds from the next request); an indexed lookup of a few microseconds. */
   async findToken(hash: string): Promise<TokenRecord | undefined> {
     const r = this.st.token.get(hash) as Record<string, unknown> | undefined;
     return r && tokenFromRow(r);
@@ -602,7 +601,29 @@ export class SqliteStore implements Store {
     return (this.st.tokens.all() as Record<string, unknown>[]).map(tokenFromRow);
   }
 
+  /**
+   * PRAGMA data_version (it changes when another connection, such as
+   * `inkcard issuer token revoke` in another process, commits) and this
+   * connection's own token deletions. data_version is read at most once per
+   * turn of the event loop: a request handled in a turn arrived before the
+   * turn began, so a revoke that returned before the request was sent is
+   * seen. Verifies on this connection do not change it; other processes'
+   * commits do (the cache then looks tokens up again).
+   */
+  tokenEpoch(): number {
+    if (this.dataVersionNow < 0) {
+      this.dataVersionNow = this.st.dataVersion.get() as number;
+      setImmediate(this.forgetDataVersion);
+    }
+    return this.tokenDeletions * 2 ** 32 + this.dataVersionNow;
+  }
+
+  private dataVersionNow = -1;
+  private tokenDeletions = 0;
+  private readonly forgetDataVersion = () => (this.dataVersionNow = -1);
+
   async deleteToken(id: string): Promise<boolean> {
+    this.tokenDeletions++;
     const deleted = this.st.deleteToken.run(id).changes === 1;
     await this.durable();
     return deleted;

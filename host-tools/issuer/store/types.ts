@@ -82,6 +82,12 @@ export interface Store {
   findToken(hash: string): Promise<TokenRecord | undefined>;
   /** Every token, oldest first (their hashes too: callers show none). */
   listTokens(): Promise<TokenRecord[]>;
+  /**
+   * A number that changes whenever a token may have been revoked since it was
+   * last read (tokens.ts caches lookups while it stays the same); absent when
+   * the store cannot tell cheaply (PostgreSQL: every request looks its token up).
+   */
+  tokenEpoch?(): number;
   /** Deletes the token; false when there is none with this id. */
   deleteToken(id: string): Promise<boolean>;
   /** A value of the issuer_meta table (the master key's check value, a restore marker...). */
