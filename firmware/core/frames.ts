@@ -29,6 +29,15 @@ import { isIntIn, readU32BE, writeU32BE } from "./bytes";
 /** The AEAD is injected (core/aead.ts's chacha20poly1305 on the card, @noble/ciphers on a host); this is its shape. */
 export type { Aead } from "./aead";
 
+/**
+ * The card's one GATT service: the phone writes fragments to LINK_WRITE
+ * (write without response, at most MAX_WRITE bytes) and subscribes to
+ * LINK_NOTIFY for the card's answers. Nothing in it is readable.
+ */
+export const LINK_SERVICE = "5d7f0001-6e6b-4b1a-9c2d-1a7e0c4f3b21";
+export const LINK_WRITE = "5d7f0002-6e6b-4b1a-9c2d-1a7e0c4f3b21";
+export const LINK_NOTIFY = "5d7f0003-6e6b-4b1a-9c2d-1a7e0c4f3b21";
+
 export const FRAME_VERSION = 1;
 export const HEADER_BYTES = 14;
 export const TAG_BYTES = 16;

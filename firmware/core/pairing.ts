@@ -6,6 +6,7 @@
  *   card id   = HKDF(IKM = K, salt = "inkcard/link/v1", info = "card-id", L = 4)   as a u32; 0 becomes 1
  *   K_seal    = HKDF(IKM = K, salt,                     info = "seal",    L = 32)  issuer <-> card, end to end
  *   K_pair    = HKDF(IKM = K, salt,                     info = "pair" || device id (16) || epoch (u32), L = 32)
+ *   K_answer  = HKDF(IKM = K, salt,                     info = "answer",  L = 32)  the payment answer's OCRA key
  *
  * The issuer, which holds K, derives K_pair for a phone it has bound to the
  * card (its device identifier) and gives it to that phone; the card derives
@@ -53,6 +54,11 @@ export function deriveCardId(sha256: Hash, cardKey: Uint8Array): number {
 /** K_seal: the issuer's end-to-end key for this card. */
 export function deriveSealKey(sha256: Hash, cardKey: Uint8Array): Uint8Array {
   return derive(sha256, cardKey, "seal", null, 32);
+}
+
+/** K_answer: the key of the card's transaction-bound answer (OCRA, docs/dynamic-data.md). */
+export function deriveAnswerKey(sha256: Hash, cardKey: Uint8Array): Uint8Array {
+  return derive(sha256, cardKey, "answer", null, 32);
 }
 
 /** K_pair for the phone with this device identifier, at this pairing epoch. */

@@ -70,6 +70,7 @@ describe("transport keys (pairing.ts)", () => {
     expect(hex(nobleHkdf(sha256, cardKey, salt, info("card-id"), 4))).to.equal(V.cardId);
     expect(hex(nobleHkdf(sha256, cardKey, salt, info("seal"), 32))).to.equal(V.sealKey);
     expect(hex(nobleHkdf(sha256, cardKey, salt, info("pair", bytes(V.grant)), 32))).to.equal(V.pairKey);
+    expect(hex(P.deriveAnswerKey(SHA, cardKey))).to.equal(hex(nobleHkdf(sha256, cardKey, salt, info("answer"), 32)));
     for (let i = 0; i < 50; i++) {
       const k = randomBytes(16 + (i % 49));
       const d = randomBytes(16);
@@ -81,7 +82,7 @@ describe("transport keys (pairing.ts)", () => {
   it("gives another phone, or another pairing of the same phone, another key", () => {
     const other = P.derivePairKey(SHA, cardKey, bytes("b0".repeat(16)), 1);
     const again = P.derivePairKey(SHA, cardKey, deviceId, 2);
-    expect(new Set([hex(PAIR), hex(other), hex(again), hex(SEAL)]).size).to.equal(4);
+    expect(new Set([hex(PAIR), hex(other), hex(again), hex(SEAL), hex(P.deriveAnswerKey(SHA, cardKey))]).size).to.equal(5);
   });
 
   it("refuses bad inputs to the schedule by throwing, naming no key", () => {
