@@ -3,6 +3,7 @@
  * provisioning tool and tests: every call goes through the real API.
  */
 import type { CardView } from "./card.ts";
+import type { ConfirmResult, CreatedPayment, Pairing, PaymentRequest } from "./payments.ts";
 import type { AuditView, CreateCardRequest, IssuedCard } from "./service.ts";
 import type { VerifyResult } from "./verify.ts";
 
@@ -69,6 +70,21 @@ export class IssuerClient {
 
   unblock(id: string): Promise<CardView> {
     return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/unblock`);
+  }
+
+  /** Pairs the phone `deviceId` (32 hex) with the card: its K_pair and the grant for the PAIR frame (issue or admin token). */
+  createPairing(id: string, deviceId: string): Promise<Pairing> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/pairings`, { deviceId });
+  }
+
+  /** A payment sealed for the card: `frame` is the T_PAYMENT_DATA envelope the phone relays, opaque to it. */
+  createPayment(id: string, req: PaymentRequest): Promise<CreatedPayment> {
+    return this.call("POST", `/v1/cards/${encodeURIComponent(id)}/payments`, req);
+  }
+
+  /** The card's 8-digit answer to the payment; 409 (IssuerHttpError) once it is accepted, void or expired. */
+  confirmPayment(paymentId: string, answer: string): Promise<ConfirmResult> {
+    return this.call("POST", `/v1/payments/${encodeURIComponent(paymentId)}/confirm`, { answer });
   }
 
   async audit(q: { card?: string; limit?: number; before?: number } = {}): Promise<AuditView[]> {

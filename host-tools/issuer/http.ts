@@ -12,6 +12,8 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { ALGORITHMS, MODES } from "./card.ts";
+import { MAX_AMOUNT, MAX_DETAILS, MAX_EXPONENT, MAX_PAYEE } from "../../firmware/core/payment.ts";
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "./payments.ts";
 import { IssuerError, MAX_STEP_SECONDS, type Issuer } from "./service.ts";
 import type { Role } from "./store/types.ts";
 
@@ -108,7 +110,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
       {
         method: req.method,
         route: req.routeOptions.url ?? "(none)",
-        ...(typeof id === "string" && UUID_RE.test(id) ? { card: id } : {}),
+        ...(typeof id === "string" && UUID_RE.test(id) ? { [req.routeOptions.url?.startsWith("/v1/payments/") ? "payment" : "card"]: id } : {}),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
         caller: req.caller || undefined,
@@ -189,6 +191,51 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
       return card ?? reply.code(404).send(noCard);
     });
   }
+
+  // Dynamic data over Bluetooth (payments.ts, docs/dynamic-data.md). The schemas bound each field;
+  // the card's own encoder then checks what they cannot (UTF-8 bytes, control characters).
+  app.post(
+    "/v1/cards/:id/pairings",
+    { config: { roles: ISSUERS }, schema: { params: ID_PARAMS, body: object({ deviceId: { type: "string", pattern: "^[0-9a-f]{32}$" } }, ["deviceId"]) } },
+    async (req, reply) => {
+      const pairing = await issuer.createPairing((req.params as { id: string }).id, (req.body as { deviceId: string }).deviceId, req.caller);
+      return pairing ? reply.code(201).send(pairing) : reply.code(404).send(noCard);
+    },
+  );
+
+  app.post(
+    "/v1/cards/:id/payments",
+    {
+      config: { roles: VERIFIERS },
+      schema: {
+        params: ID_PARAMS,
+        body: object(
+          {
+            amount: { type: "integer", minimum: 0, maximum: MAX_AMOUNT },
+            currency: { type: "string", pattern: "^[A-Z]{3}$" },
+            exponent: { type: "integer", minimum: 0, maximum: MAX_EXPONENT },
+            payee: { type: "string", minLength: 1, maxLength: MAX_PAYEE },
+            details: { type: "string", maxLength: MAX_DETAILS },
+            ttlSeconds: { type: "integer", minimum: MIN_TTL_SECONDS, maximum: MAX_TTL_SECONDS },
+          },
+          ["amount", "currency", "exponent", "payee"],
+        ),
+      },
+    },
+    async (req, reply) => {
+      const created = await issuer.createPayment((req.params as { id: string }).id, req.body as never, req.caller);
+      return created ? reply.code(201).send(created) : reply.code(404).send(noCard);
+    },
+  );
+
+  app.post(
+    "/v1/payments/:id/confirm",
+    { config: { roles: VERIFIERS }, schema: { params: ID_PARAMS, body: object({ answer: { type: "string", pattern: "^[0-9]{8}$" } }, ["answer"]) } },
+    async (req, reply) => {
+      const result = await issuer.confirmPayment((req.params as { id: string }).id, (req.body as { answer: string }).answer, req.caller);
+      return result ?? reply.code(404).send({ error: "no such payment" });
+    },
+  );
 
   app.get(
     "/v1/audit",

@@ -12,6 +12,17 @@ import { newCardData, TEST_BIN } from "./card-data.ts";
 import { cardCodes } from "./card-codes.ts";
 import type { KeySource } from "./keys.ts";
 import { makePolicy, strongResyncCodes, type Policy } from "./policy.ts";
+import {
+  checkPaymentRequest,
+  decideConfirm,
+  decidePairing,
+  decidePayment,
+  LinkRefusal,
+  type ConfirmResult,
+  type CreatedPayment,
+  type Pairing,
+  type PaymentRequest,
+} from "./payments.ts";
 import type { AuditEvent, AuditRecord, Role, Store, TokenRecord } from "./store/types.ts";
 import { createToken, TokenCheck } from "./tokens.ts";
 import { decideResync, decideVerify, type CodeAt, type Decision, type VerifyResult } from "./verify.ts";
@@ -282,6 +293,36 @@ export class Issuer {
   }
 
   /**
+   * Pairs the phone `deviceId` (32 hex) with the card: the card's next
+   * pairing epoch and issuer seq, taken atomically and durably, audited
+   * (payments.ts decidePairing). Undefined for an unknown card.
+   */
+  createPairing(id: string, deviceId: string, caller: string): Promise<Pairing | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(deviceId)) throw new IssuerError(400, "deviceId must be 32 lower-case hex digits (16 bytes)");
+    return linkCall(this.store.changeLink(id, undefined, (card, link) => decidePairing(card, link, this.keys.cardKey(card), deviceId, this.now(), caller)));
+  }
+
+  /** A payment sealed for the card (payments.ts decidePayment); a bad field is a 400 before anything is taken. */
+  createPayment(id: string, req: PaymentRequest, caller: string): Promise<CreatedPayment | undefined> {
+    try {
+      checkPaymentRequest(req);
+    } catch (e) {
+      if (e instanceof LinkRefusal) throw new IssuerError(e.status, e.message);
+      throw e;
+    }
+    const paymentId = randomUUID();
+    return linkCall(this.store.changeLink(id, paymentId, (card, link) => decidePayment(card, link, this.keys.cardKey(card), paymentId, req, this.now(), caller)));
+  }
+
+  /** Checks the card's answer to a payment, once (payments.ts decideConfirm). Undefined for an unknown payment. */
+  async confirmPayment(paymentId: string, answer: string, caller: string): Promise<ConfirmResult | undefined> {
+    if (!/^[0-9]{8}$/.test(answer)) throw new IssuerError(400, "answer must be 8 digits");
+    const p = await this.store.getPayment(paymentId);
+    if (!p) return undefined;
+    return linkCall(this.store.changeLink(p.cardId, paymentId, (card, _link, pay) => decideConfirm(card, pay, this.keys.cardKey(card), answer, this.now(), caller)));
+  }
+
+  /**
    * A new API token (see tokens.ts); this is the one time it is seen. The
    * role defaults to admin for programs that embed an issuer and use one
    * token for everything (the simulator); the command line requires --role.
@@ -293,6 +334,16 @@ export class Issuer {
   /** The id and role of the API token, or undefined when it is not a valid one (now: tokens.ts). */
   authenticate(token: string): Promise<Pick<TokenRecord, "id" | "role"> | undefined> {
     return this.tokens.callerOf(token);
+  }
+}
+
+/** A link decision's refusal, as the HTTP layer passes it on. */
+async function linkCall<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof LinkRefusal) throw new IssuerError(e.status, e.message);
+    throw e;
   }
 }
 

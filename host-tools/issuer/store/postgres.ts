@@ -15,10 +15,17 @@ import {
   auditFromRow,
   CARD_COLUMNS,
   cardFromRow,
+  checkLinkChange,
+  PAYMENT_COLUMNS,
+  paymentFromRow,
+  paymentValues,
   type AuditEntry,
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type LinkChange,
+  type LinkState,
+  type PaymentRecord,
   type Role,
   type Store,
   type TokenRecord,
@@ -144,24 +151,67 @@ export class PostgresStore implements Store {
       const r = await c.query({ ...SELECT_FOR_UPDATE, values: [id] });
       if (r.rows.length === 0) return undefined;
       const card = cardFromRow(r.rows[0]);
-      const ch = decide(card);
-      if (!ch.audit) {
-        if (ch.state) throw new Error("a change must be audited under its own card");
-        return ch.result; // nothing to write: a refusal not audited
-      }
-      if (ch.audit.cardId !== id) throw new Error("a change must be audited under its own card");
-      // Written even when the state is unchanged: the card's chain gets its new head.
-      const s = ch.state ?? card;
-      const delta = encodeDelta(card, { ...s, version: card.version + 1 });
-      const auditId = await this.writeAudit(c, ch.audit, Number(r.rows[0].last_audit_id), delta);
-      const u = await c.query({
-        ...UPDATE_STATE,
-        values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,
-          s.resyncFailures, s.lastResyncFailureAt, auditId],
-      });
-      if (u.rowCount !== 1) throw new Error("card changed inside its own transaction");
-      return ch.result;
+      return this.commit(c, card, Number(r.rows[0].last_audit_id), decide(card));
     });
+  }
+
+  /** Writes a decision on `card` (locked by this transaction): its audit entry, then its state. */
+  private async commit<T>(c: pg.PoolClient, card: CardRecord, lastAuditId: number, ch: Change<T>): Promise<T> {
+    const id = card.id;
+    if (!ch.audit) {
+      if (ch.state) throw new Error("a change must be audited under its own card");
+      return ch.result; // nothing to write: a refusal not audited
+    }
+    if (ch.audit.cardId !== id) throw new Error("a change must be audited under its own card");
+    // Written even when the state is unchanged: the card's chain gets its new head.
+    const s = ch.state ?? card;
+    const delta = encodeDelta(card, { ...s, version: card.version + 1 });
+    const auditId = await this.writeAudit(c, ch.audit, lastAuditId, delta);
+    const u = await c.query({
+      ...UPDATE_STATE,
+      values: [card.id, card.version, s.blocked, s.nextCounter, s.lastStep, s.drift, s.failures, s.lastFailureAt,
+        s.resyncFailures, s.lastResyncFailureAt, auditId],
+    });
+    if (u.rowCount !== 1) throw new Error("card changed inside its own transaction");
+    return ch.result;
+  }
+
+  /** As change, the card's row locked first: every link change of a card is serialised on it, in every process. */
+  changeLink<T>(
+    cardId: string,
+    paymentId: string | undefined,
+    decide: (card: CardRecord, link: LinkState, payment: PaymentRecord | undefined) => LinkChange<T>,
+  ): Promise<T | undefined> {
+    return this.tx(async (c) => {
+      const r = await c.query({ ...SELECT_FOR_UPDATE, values: [cardId] });
+      if (r.rows.length === 0) return undefined;
+      const card = cardFromRow(r.rows[0]);
+      const l = (await c.query({ name: "link", text: "SELECT issuer_seq, pair_epoch FROM card_link WHERE card_id = $1", values: [cardId] })).rows[0];
+      const link: LinkState = { issuerSeq: Number(l?.issuer_seq ?? 0), pairEpoch: Number(l?.pair_epoch ?? 0) };
+      let before: PaymentRecord | undefined;
+      if (paymentId !== undefined) {
+        const p = (await c.query({ name: "payment", text: `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND card_id = $2`, values: [paymentId, cardId] })).rows[0];
+        before = p && paymentFromRow(p);
+      }
+      const ch = decide(card, link, before);
+      checkLinkChange(cardId, link, before, ch);
+      if (ch.link) {
+        await c.query(
+          `INSERT INTO card_link (card_id, issuer_seq, pair_epoch) VALUES ($1, $2, $3)
+           ON CONFLICT (card_id) DO UPDATE SET issuer_seq = excluded.issuer_seq, pair_epoch = excluded.pair_epoch`,
+          [cardId, ch.link.issuerSeq, ch.link.pairEpoch],
+        );
+      }
+      const p = ch.payment;
+      if (p && before) await c.query("UPDATE payments SET status = $1, failures = $2, updated_at = $3 WHERE id = $4", [p.status, p.failures, p.updatedAt, p.id]);
+      else if (p) await c.query(`INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (${paymentValues(p).map((_, i) => `$${i + 1}`).join(", ")})`, paymentValues(p));
+      return this.commit(c, card, Number(r.rows[0].last_audit_id), ch);
+    });
+  }
+
+  async getPayment(id: string): Promise<PaymentRecord | undefined> {
+    const r = await this.pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1`, [id]);
+    return r.rows[0] && paymentFromRow(r.rows[0]);
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {

@@ -116,6 +116,40 @@ const ROLES_AND_META = `
     value TEXT NOT NULL
   );`;
 
+/**
+ * Version 5: dynamic data over Bluetooth (payments.ts, docs/dynamic-data.md).
+ * card_link holds each card's issuer seq (the nonce of every envelope sealed
+ * under its K_seal depends on it: it only grows) and its newest pairing
+ * epoch; a card without a row has had neither. payments holds the
+ * transactions sealed for cards, as the issuer recomputes the card's answer
+ * from them (never from what a phone says), and never their one-time codes.
+ * Both stores write them in the transaction that audits the change under the
+ * card (Store.changeLink); amounts, seqs and times are BIGINT in both.
+ */
+const LINK = `
+  CREATE TABLE card_link (
+    card_id    TEXT PRIMARY KEY,
+    issuer_seq BIGINT NOT NULL CHECK (issuer_seq BETWEEN 0 AND 4294967295),
+    pair_epoch BIGINT NOT NULL CHECK (pair_epoch BETWEEN 0 AND 4294967295)
+  );
+  CREATE TABLE payments (
+    id         TEXT PRIMARY KEY,
+    card_id    TEXT NOT NULL,
+    tx_id      TEXT NOT NULL UNIQUE,
+    amount     BIGINT NOT NULL,
+    currency   TEXT NOT NULL,
+    exponent   INTEGER NOT NULL,
+    payee      TEXT NOT NULL,
+    details    TEXT NOT NULL,
+    expiry     BIGINT NOT NULL,
+    issuer_seq BIGINT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'void')),
+    failures   INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX payments_by_card ON payments (card_id);`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -125,6 +159,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 2, sqlite: STATE_COLUMN + CHECKPOINT, postgres: STATE_COLUMN },
   { version: 3, sqlite: LOG },
   { version: 4, sqlite: ROLES_AND_META, postgres: ROLES_AND_META },
+  { version: 5, sqlite: LINK, postgres: LINK },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

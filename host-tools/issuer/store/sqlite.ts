@@ -48,10 +48,17 @@ import { LATEST_VERSION, MIGRATIONS } from "./schema.ts";
 import {
   CARD_COLUMNS,
   cardFromRow,
+  checkLinkChange,
+  PAYMENT_COLUMNS,
+  paymentFromRow,
+  paymentValues,
   type AuditEntry,
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type LinkChange,
+  type LinkState,
+  type PaymentRecord,
   type Role,
   type Store,
   type TokenRecord,
@@ -313,6 +320,14 @@ export class SqliteStore implements Store {
       insertMeta: db.prepare("INSERT INTO issuer_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
       deleteMeta: db.prepare("DELETE FROM issuer_meta WHERE name = ?"),
       cardIds: db.prepare("SELECT id FROM cards ORDER BY created_at, id").pluck(),
+      link: db.prepare("SELECT issuer_seq, pair_epoch FROM card_link WHERE card_id = ?"),
+      setLink: db.prepare(
+        `INSERT INTO card_link (card_id, issuer_seq, pair_epoch) VALUES (?, ?, ?)
+         ON CONFLICT (card_id) DO UPDATE SET issuer_seq = excluded.issuer_seq, pair_epoch = excluded.pair_epoch`,
+      ),
+      payment: db.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
+      insertPayment: db.prepare(`INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updatePayment: db.prepare("UPDATE payments SET status = ?, failures = ?, updated_at = ? WHERE id = ?"),
     };
   }
 
@@ -462,6 +477,47 @@ export class SqliteStore implements Store {
       this.queue.push({ id, decide, resolve: resolve as (v: unknown) => void, reject });
       if (this.queue.length === 1) setImmediate(this.flush);
     });
+  }
+
+  /**
+   * A change (above) whose decision also reads and writes the card's link
+   * state and a payment. It runs inside the batch's BEGIN IMMEDIATE, so the
+   * reads are under the write lock (no other connection can commit between
+   * them and the writes); the writes go in a savepoint, after the decision
+   * has been checked, so that a refused decision writes nothing and the
+   * batch's other changes stand.
+   */
+  changeLink<T>(
+    cardId: string,
+    paymentId: string | undefined,
+    decide: (card: CardRecord, link: LinkState, payment: PaymentRecord | undefined) => LinkChange<T>,
+  ): Promise<T | undefined> {
+    return this.change(cardId, (card) => {
+      const row = this.st.link.get(cardId) as Record<string, unknown> | undefined;
+      const link: LinkState = { issuerSeq: Number(row?.issuer_seq ?? 0), pairEpoch: Number(row?.pair_epoch ?? 0) };
+      const before = paymentId === undefined ? undefined : this.paymentOf(paymentId, cardId);
+      const ch = decide(card, link, before);
+      checkLinkChange(cardId, link, before, ch);
+      if (ch.link || ch.payment) {
+        this.db.transaction(() => {
+          if (ch.link) this.st.setLink.run(cardId, ch.link.issuerSeq, ch.link.pairEpoch);
+          const p = ch.payment;
+          if (p && before) this.st.updatePayment.run(p.status, p.failures, p.updatedAt, p.id);
+          else if (p) this.st.insertPayment.run(...paymentValues(p));
+        })();
+      }
+      return ch;
+    });
+  }
+
+  private paymentOf(id: string, cardId?: string): PaymentRecord | undefined {
+    const r = this.st.payment.get(id) as Record<string, unknown> | undefined;
+    const p = r && paymentFromRow(r);
+    return p && (cardId === undefined || p.cardId === cardId) ? p : undefined;
+  }
+
+  async getPayment(id: string): Promise<PaymentRecord | undefined> {
+    return this.paymentOf(id);
   }
 
   private readonly flush = (): void => {

@@ -8,7 +8,10 @@ import type { CardRecord, CardState } from "../card.ts";
  * "provision": issuance steps (issuance.ts): begun, proven on the card, abandoned, replaced, console password given.
  * "restore": the rule applied to each card on the first start from a restored backup (restore.ts).
  */
-export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision" | "restore";
+export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision" | "restore" | LinkEvent;
+
+/** Dynamic data (payments.ts): a phone paired, a payment sealed, a payment's answer checked. */
+export type LinkEvent = "pair" | "payment" | "confirm";
 
 /** One line of the audit trail. Never a key, a code or a token. */
 export interface AuditEntry {
@@ -46,6 +49,56 @@ export interface Change<T> {
   state?: CardState | undefined;
   audit?: AuditEntry | undefined;
   result: T;
+}
+
+/**
+ * A card's link state (docs/dynamic-data.md, "Keys" and "Nonces"): the
+ * issuer's sequence number for envelopes sealed under K_seal (the nonce
+ * depends on it: it only grows, and a value is never sealed under twice),
+ * and the count of pairings (the newest epoch). Both 0 for a card that has
+ * had neither.
+ */
+export interface LinkState {
+  issuerSeq: number;
+  pairEpoch: number;
+}
+
+export type PaymentStatus = "pending" | "accepted" | "void";
+
+/** A payment the issuer sealed for a card (payments.ts). Never its one-time code: the issuer keeps none. */
+export interface PaymentRecord {
+  /** UUID, the API's handle. */
+  id: string;
+  cardId: string;
+  /** The transaction id sealed in the payload, 32 hex. */
+  txId: string;
+  /** Minor units. */
+  amount: number;
+  currency: string;
+  exponent: number;
+  payee: string;
+  details: string;
+  /** Unix seconds, as sealed. */
+  expiry: number;
+  /** The issuer seq of its envelope. */
+  issuerSeq: number;
+  status: PaymentStatus;
+  /** Wrong answers so far. */
+  failures: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * A decision of changeLink: a Change of the card (its audit entry is
+ * required when anything below is written), and the link state and payment
+ * to write in the same transaction. The store refuses (throws, writing
+ * nothing) a link state that goes back, or a payment of another card.
+ */
+export interface LinkChange<T> extends Change<T> {
+  link?: LinkState | undefined;
+  /** Inserted when new, else updated (its id, card and transaction never change). */
+  payment?: PaymentRecord | undefined;
 }
 
 /** What a token may do (http.ts checks it on every route; docs/issuer-api.md has the table). */
@@ -95,6 +148,19 @@ export interface Store {
   /** Stores `value` unless the name has one; resolves to the value stored (either). */
   setMetaIfAbsent(name: string, value: string): Promise<string>;
   deleteMeta(name: string): Promise<void>;
+  /**
+   * As change, with the card's link state and one of its payments (or
+   * undefined: none with that id, or another card's) read in the same
+   * transaction, under the same exclusion, and what the decision returns
+   * written with its audit entry, atomically. Resolves to undefined for an
+   * unknown card, and only once the change is durable.
+   */
+  changeLink<T>(
+    cardId: string,
+    paymentId: string | undefined,
+    decide: (card: CardRecord, link: LinkState, payment: PaymentRecord | undefined) => LinkChange<T>,
+  ): Promise<T | undefined>;
+  getPayment(id: string): Promise<PaymentRecord | undefined>;
   /** The ids of every card, for rules applied to them all (restore.ts). */
   cardIds(): Promise<string[]>;
   /** True when the database held no issuer schema before this store migrated it. */
@@ -141,4 +207,49 @@ export function auditFromRow(r: Record<string, unknown>): AuditRecord {
     caller: r.caller as string,
     detail: (r.detail as string | null) ?? undefined,
   };
+}
+
+export const PAYMENT_COLUMNS = "id, card_id, tx_id, amount, currency, exponent, payee, details, expiry, issuer_seq, status, failures, created_at, updated_at";
+
+export function paymentFromRow(r: Record<string, unknown>): PaymentRecord {
+  return {
+    id: r.id as string,
+    cardId: r.card_id as string,
+    txId: r.tx_id as string,
+    amount: Number(r.amount),
+    currency: r.currency as string,
+    exponent: Number(r.exponent),
+    payee: r.payee as string,
+    details: r.details as string,
+    expiry: Number(r.expiry),
+    issuerSeq: Number(r.issuer_seq),
+    status: r.status as PaymentStatus,
+    failures: Number(r.failures),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+/** The values of a payment in PAYMENT_COLUMNS' order. */
+export function paymentValues(p: PaymentRecord): unknown[] {
+  return [p.id, p.cardId, p.txId, p.amount, p.currency, p.exponent, p.payee, p.details, p.expiry, p.issuerSeq, p.status, p.failures, p.createdAt, p.updatedAt];
+}
+
+/**
+ * Throws (before anything is written) when a link decision breaks the
+ * rules of LinkChange: writes without an audit entry of this card, a link
+ * state that goes back, a payment of another card or one whose fixed fields
+ * changed.
+ */
+export function checkLinkChange(cardId: string, link: LinkState, before: PaymentRecord | undefined, ch: LinkChange<unknown>): void {
+  if (!ch.link && !ch.payment) return;
+  if (!ch.audit || ch.audit.cardId !== cardId) throw new Error("a link change must be audited under its own card");
+  if (ch.link && !(ch.link.issuerSeq >= link.issuerSeq && ch.link.pairEpoch >= link.pairEpoch && ch.link.issuerSeq <= 0xffffffff && ch.link.pairEpoch <= 0xffffffff)) {
+    throw new Error("a card's link state only grows, within u32");
+  }
+  const p = ch.payment;
+  if (p) {
+    if (p.cardId !== cardId) throw new Error("a payment must be changed under its own card");
+    if (before && (before.id !== p.id || before.txId !== p.txId || before.issuerSeq !== p.issuerSeq)) throw new Error("a payment's id, transaction and seq never change");
+  }
 }
