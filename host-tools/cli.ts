@@ -15,6 +15,7 @@ const modules = [
   "./issuer/command.ts",
   "./flash/command.ts",
   "./provision/command.ts",
+  "./phone/command.ts",
   "../sim/command.ts",
 ];
 for (const m of modules) {
