@@ -127,6 +127,14 @@ export interface BleFirmware {
   realm: Realm;
   invoke: Invoke;
   emit(event: string, args: unknown[]): void;
+  /**
+   * Set by an interpreter that runs outside the board's clock (the espruino
+   * engine, sim/espruino/bluetooth.ts): it is handed each event for the card
+   * at once, in order, instead of at the clock's next idle moment, and calls
+   * `done` when the card has taken the event off its IO buffer; until then
+   * the event's bytes count against the buffer.
+   */
+  queue?(run: () => void, done: () => void): void;
 }
 
 export interface ConnectOptions {
@@ -523,6 +531,17 @@ export class Ble extends EventEmitter {
     }
     this.queued += cost;
     const life = this.life;
+    if (fw.queue) {
+      fw.queue(
+        () => {
+          if (life === this.life && fw === this.fw) run(fw);
+        },
+        () => {
+          if (life === this.life) this.queued -= cost;
+        },
+      );
+      return;
+    }
     this.clock.schedule(this.clock.now(), () => {
       if (life !== this.life) return;
       this.queued -= cost;

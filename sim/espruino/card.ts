@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BoardConfig } from "../../firmware/board-config.ts";
 import { ESPRUINO, sleep } from "../../host-tools/lib/interpreter.ts";
+import { Ble } from "../board/ble.ts";
 import { VirtualClock } from "../board/clock.ts";
 import { Flash } from "../board/flash.ts";
 import { Pins } from "../board/pins.ts";
@@ -32,6 +33,7 @@ import { Ssd1681 } from "../board/ssd1681.ts";
 import { Storage } from "../board/storage.ts";
 import type { ConsoleLine } from "../console/server.ts";
 import type { SimCard, TextRun } from "../server/api.ts";
+import { CardRadio } from "./bluetooth.ts";
 import { Channel, type CardRecord } from "./channel.ts";
 import { shimSource } from "./shim.ts";
 
@@ -61,6 +63,15 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
   readonly clock = new VirtualClock();
   readonly pins = new Pins();
   readonly panel: Ssd1681;
+  /**
+   * The card's Bluetooth LE, the vm board's model (sim/board/ble.ts) driven
+   * through the shim's NRF (bluetooth.ts): `ble.connect({ mtu })` gives a
+   * Central. What the card receives arrives as fast as the card takes it;
+   * wait for it with settled(). The card's address comes from its directory
+   * (the Linux build's getSerial() is the same on every card).
+   */
+  readonly ble: Ble;
+  private readonly radio: CardRadio;
   /** Hardware faults seen (SPI traffic the panel could not take). */
   readonly notes: string[] = [];
   /** getSerial() of the interpreter, from the shim's hello. */
@@ -114,6 +125,8 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
       (m) => this.note(m),
     );
     this.pins.drive(this.buttonPin, this.released());
+    this.ble = new Ble(this.clock, `espruino:${o.dir}`, (t) => this.print(t));
+    this.radio = new CardRadio(this.ble, (line) => this.send(line), (t) => this.print(t));
     // The two pins the board drives: their levels go to the shim as they change.
     this.pins.onLevel((pin, level) => {
       if (pin === this.busyPin || pin === this.buttonPin) this.level(pin, level);
@@ -340,6 +353,7 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
     await gone;
     this.channel?.close();
     this.channel = undefined;
+    this.radio.powerOff();
     for (const resolve of this.pings.values()) resolve({ next: undefined, recordsIn: this.recordsIn });
     this.pings.clear();
     this.tick();
@@ -359,6 +373,14 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
         resolve?.({ next: r.nextTimerMs >= 0xffffff ? undefined : r.nextTimerMs, recordsIn: this.recordsIn });
         continue;
       }
+      if (r.kind === "nrf") {
+        this.radio.call(r.json);
+        continue;
+      }
+      if (r.kind === "taken") {
+        this.radio.taken();
+        continue;
+      }
       counted = true;
       this.counted++;
       if (r.kind === "hello") {
@@ -367,6 +389,7 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
         this.runs = [];
         this.pins.reset();
         this.level(this.buttonPin, this.pins.level(this.buttonPin));
+        this.radio.attach();
         this.hello?.(r.serial);
         this.hello = undefined;
       } else if (r.kind === "pin") {
@@ -409,6 +432,7 @@ export class EspruinoCard extends EventEmitter implements SimCard, ConsoleLine {
       this.tick();
       // Anything we told the card after the ping (an acknowledgement, BUSY falling) may have started more: ask again.
       if (this.linesOut !== before + 1 || answer.recordsIn < 0) continue;
+      if (this.radio.busy) continue; // a Bluetooth line still waits for the card
       const busyUntil = this.panel.busyUntil();
       if (busyUntil !== undefined) {
         await sleep(busyUntil - this.clock.now() + 2);

@@ -20,7 +20,9 @@ export type CardRecord =
   | { kind: "spi"; sck: number; mosi: number; mode: number; bytes: Uint8Array }
   | { kind: "clear" }
   | { kind: "text"; x: number; y: number; text: string }
-  | { kind: "pong"; seq: number; nextTimerMs: number };
+  | { kind: "pong"; seq: number; nextTimerMs: number }
+  | { kind: "nrf"; json: string }
+  | { kind: "taken" };
 
 const LINK_TIMEOUT_MS = 5000;
 
@@ -79,11 +81,12 @@ export class Channel {
       if (left < 1) break;
       const type = b[at];
       let need: number;
-      if (type === REC.clear) need = 1;
+      if (type === REC.clear || type === REC.taken) need = 1;
       else if (type === REC.pin) need = 3;
       else if (type === REC.pong) need = 5;
       else if (type === REC.hello) need = left < 2 ? 2 : 2 + b[at + 1];
       else if (type === REC.text) need = left < 6 ? 6 : 6 + b[at + 5];
+      else if (type === REC.nrf) need = left < 3 ? 3 : 3 + (b[at + 1] | (b[at + 2] << 8));
       else if (type === REC.spi) need = left < 6 ? 6 : 6 + (b[at + 4] | (b[at + 5] << 8));
       else {
         // Not a record: bytes from a card that died mid-record, or noise. Skip to the next byte.
@@ -94,6 +97,8 @@ export class Channel {
       const r = b.subarray(at, at + need);
       at += need;
       if (type === REC.clear) out.push({ kind: "clear" });
+      else if (type === REC.taken) out.push({ kind: "taken" });
+      else if (type === REC.nrf) out.push({ kind: "nrf", json: r.subarray(3).toString("latin1") });
       else if (type === REC.pin) out.push({ kind: "pin", pin: r[1], level: r[2] ? 1 : 0 });
       else if (type === REC.pong) out.push({ kind: "pong", seq: r[1], nextTimerMs: r[2] | (r[3] << 8) | (r[4] << 16) });
       else if (type === REC.hello) out.push({ kind: "hello", serial: r.subarray(2).toString("latin1") });

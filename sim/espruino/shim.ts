@@ -16,7 +16,11 @@
  *   C                 Graphics clear(): a new screen is being drawn
  *   T xLo xHi yLo yHi n text            Graphics drawString: the text runs
  *   Y seq t0 t1 t2    answer to a ping: ms until the card's next timer (0xFFFFFF:
- *                     none); the one record not counted
+ *                     none); not counted
+ *   J lenLo lenHi json  a call to NRF: JSON [op, a, b] (op: s setServices, u
+ *                     updateServices, k setSecurity, a setAdvertising, d disconnect,
+ *                     z sleep, w wake); not counted
+ *   K                 a Bluetooth event taken off the IO buffer (see W, V); not counted
  * Simulator -> card, text lines (a pseudo-terminal turned 0xFF into 0xFD):
  *   L pin,level,count,time  the level of an input pin the board drives (button,
  *                     BUSY), how many records the simulator has taken so far, and
@@ -24,6 +28,23 @@
  *                     clock, so the simulator's Date.now()/1000 is the card's time
  *   Q seq             ping
  *   A ms              move the card's timers on by ms (see card.ts advance())
+ *   W key,base64      a central wrote to the characteristic declared under key:
+ *                     its onWrite({data: ArrayBuffer}) runs from a timer
+ *   V json            an NRF event: JSON [event, args...] (connect, disconnect,
+ *                     passkey, security), emitted on NRF
+ *
+ * Bluetooth (only where the interpreter has no NRF of its own): NRF's calls
+ * go to the simulator's model (sim/board/ble.ts, driven by bluetooth.ts) as
+ * JSON; NRF.on/emit are Espruino's own, on every object. A central's writes
+ * and the events come one line at a time: the shim answers K as it takes
+ * each (Espruino pops the event off its IO buffer before running its
+ * handler) and the simulator sends the next only then, so the model's 1 KB
+ * IO buffer fills while the card is busy, as a card's does, and the Linux
+ * build's own serial buffer never holds more than one. The shim keeps only
+ * the onWrite functions, by the characteristic's key; what the model would
+ * throw synchronously (an updateServices over maxLen, or while a restart
+ * waits) comes back on the console as Uncaught, and getAddress and
+ * getSecurityStatus are not there.
  *
  * BUSY answers the card's own traffic, which is still on its way to the panel
  * model when the driver reads the pin right after it: until the simulator
@@ -49,7 +70,7 @@ import { Pins } from "../board/pins.ts";
 /** The pseudo-terminal's name in the interpreter's working directory. */
 export const CHANNEL_FILE = "sim.pty";
 
-export const REC = { hello: 0x48, pin: 0x50, spi: 0x53, clear: 0x43, text: 0x54, pong: 0x59 } as const;
+export const REC = { hello: 0x48, pin: 0x50, spi: 0x53, clear: 0x43, text: 0x54, pong: 0x59, nrf: 0x4a, taken: 0x4b } as const;
 /** "No timer" in a pong. */
 export const NO_TIMER = 0xffffff;
 
@@ -66,7 +87,7 @@ export function shimSource(config: BoardConfig): string {
   const released = config.button.activeLow ? 1 : 0;
   return `// inkcard simulator: the board's pins over Serial1 (sim/espruino/shim.ts). Not part of the firmware.
 (function(){
-var S=Serial1,B=${busy},K=${button},lv={},sent=0,ack=-1,ws=[],wid=0,buf="",dr=digitalRead;
+var S=Serial1,B=${busy},K=${button},lv={},sent=0,ack=-1,ws=[],wid=0,buf="",dr=digitalRead,ow={};
 lv[B]=1;lv[K]=${released};
 S.setup(115200,{path:${JSON.stringify(CHANNEL_FILE)}});
 function num(p){return typeof p=="number"?p:parseInt(String(p).substr(1));}
@@ -85,10 +106,16 @@ for(i in t)if(t[i]){x=(t[i].time-o)/1000;if(x<m)m=x;}return m<0?0:m|0;}
 function msg(m){var c=m[0],a=m.substr(1).split(",");
 if(c=="L"){var wb=level(B),wk=level(K),t=+a[3];lv[+a[0]]=+a[1];ack=+a[2];edge(B,wb,t);edge(K,wk,t);}
 else if(c=="Q"){var n=next();S.write([${REC.pong},+a[0],n&255,(n>>8)&255,n>>16]);}
-else if(c=="A")setTime(getTime()-a[0]/1000);}
+else if(c=="A")setTime(getTime()-a[0]/1000);
+else if(c=="W"){S.write(${REC.taken});if(ow[a[0]])setTimeout(ow[a[0]],0,{data:E.toArrayBuffer(atob(a[1]))});}
+else if(c=="V"){S.write(${REC.taken});NRF.emit.apply(NRF,JSON.parse(m.substr(1)));}}
 function nop(){}
 S.on("data",function(d){buf+=d;var i;while((i=buf.indexOf("\\n"))>=0){msg(buf.substr(0,i));buf=buf.substr(i+1);}});
-global.NRF={setServices:function(){},setAdvertising:function(){},sleep:function(){},wake:function(){}};
+function nrf(a){var j=JSON.stringify(a);S.write([${REC.nrf},j.length&255,j.length>>8]);S.write(j);}
+if(typeof NRF=="undefined")global.NRF={
+setServices:function(d,o){var s,c;ow={};for(s in d)for(c in d[s])ow[c]=d[s][c].onWrite;nrf(["s",d,o]);},
+updateServices:function(d){nrf(["u",d]);},setSecurity:function(o){nrf(["k",o]);},setAdvertising:function(d,o){nrf(["a",d,o]);},
+disconnect:function(){nrf(["d"]);},sleep:function(){nrf(["z"]);},wake:function(){nrf(["w"]);}};
 global.digitalWrite=function(p,v){rec([${REC.pin},num(p),v?1:0]);};
 global.digitalRead=function(p){var n=num(p);return n in lv?level(n):dr(p);};
 global.setWatch=function(f,p,o){var w={i:++wid,p:num(p),f:f,e:0,r:false,d:0,s:0,l:undefined,t:0,q:0,u:0},e;
