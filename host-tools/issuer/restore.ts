@@ -20,6 +20,12 @@
  *   codes are ones the card shows after the restore, which the live issuer
  *   never saw. Its resync back-off starts clear, so the first resync is
  *   evaluated at once (and a strong one always is).
+ * - every card's pairing epoch moves forward by EPOCH_JUMP: the live issuer
+ *   may have paired phones after the backup, and a card refuses a grant whose
+ *   epoch is not above the one it holds, so a restored issuer that counted on
+ *   from the backup would hand out epochs the card refuses (and the same
+ *   device and epoch would give the same K_pair again). The issuer seq needs
+ *   no jump: it never falls below the clock in seconds (payments.ts).
  *
  * The marker is removed once every card has been changed; a crash before
  * that applies the rule again on the next start, which changes nothing more.
@@ -33,6 +39,8 @@ import type { Store } from "./store/types.ts";
 export const RESTORED = "restored_backup_at";
 /** Cards changed at once: their changes share group commits. */
 const CHUNK = 1024;
+/** Pairings the live issuer may have made after the backup, at most: 2^16 (so 2^16 restores fit in a u32). */
+export const EPOCH_JUMP = 65536;
 
 /**
  * `inkcard issuer backup`: a consistent copy of a live SQLite database at
@@ -83,6 +91,15 @@ export async function applyRestoreRule(store: Store, policy: Policy, now: () => 
             detail = `restored from a backup of ${backupAt}: locked until a resync`;
           }
           return { state, audit: { at, cardId: id, event: "restore", outcome: "ok", caller: "restore", detail }, result: undefined };
+        }),
+      ),
+    );
+    await Promise.all(
+      ids.slice(i, i + CHUNK).map((id) =>
+        store.changeLink(id, undefined, (_card, link) => {
+          const pairEpoch = Math.min(link.pairEpoch + EPOCH_JUMP, 0xffffffff);
+          const detail = `restored from a backup of ${backupAt}: pairing epochs continue above ${pairEpoch}`;
+          return { link: { issuerSeq: link.issuerSeq, pairEpoch }, audit: { at: now(), cardId: id, event: "restore", outcome: "ok", caller: "restore", detail }, result: undefined };
         }),
       ),
     );

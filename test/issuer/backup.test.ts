@@ -36,6 +36,8 @@ for (const make of [sqliteDb, postgresDb]) {
       const stepNow = () => Math.floor(clock.ms / 1000 / STEP);
       expect((await iss.client.verify(cc.id, codeOf(cp, 0))).ok).to.equal(true);
       expect((await iss.client.verify(tc.id, codeOf(tp, stepNow()))).ok).to.equal(true);
+      const device = "a0".repeat(16);
+      expect((await iss.client.createPairing(cc.id, device)).epoch).to.equal(1);
 
       // The backup, taken while the issuer serves.
       let restored: string;
@@ -59,6 +61,7 @@ for (const make of [sqliteDb, postgresDb]) {
       const after = { counter: [1, 2, 3].map((c) => codeOf(cp, c)), time: codeOf(tp, stepNow()) };
       for (const code of after.counter) expect((await iss.client.verify(cc.id, code)).ok).to.equal(true);
       expect((await iss.client.verify(tc.id, after.time)).ok).to.equal(true);
+      const liveEpoch = (await iss.client.createPairing(cc.id, device)).epoch; // a phone paired after the backup
       await iss.close();
       this.test!.ctx!.closing = undefined;
 
@@ -76,7 +79,9 @@ for (const make of [sqliteDb, postgresDb]) {
         for (const code of after.counter) expect(await back.client.verify(cc.id, code), "after the backup").to.deep.include({ ok: false });
         expect(await back.client.verify(tc.id, after.time)).to.deep.include({ ok: false });
         expect((await back.client.getCard(cc.id)).status).to.equal("locked");
-        const trail = await back.client.audit({ card: cc.id, limit: 5 });
+        // A card took the live issuer's last grant: the restored issuer's next one is above it (else the card refuses it).
+        expect((await back.client.createPairing(tc.id, device)).epoch).to.be.above(liveEpoch);
+        const trail = await back.client.audit({ card: cc.id, limit: 10 });
         expect(trail.some((e) => e.event === "restore" && /locked until a resync/.test(e.detail ?? ""))).to.equal(true);
 
         // The holder: a counter card resyncs with codes pressed now (4, 5, 6) and is back.
