@@ -46,6 +46,7 @@ const NONE = 0;
 const CODE = 1;
 const NOT_ISSUED = 2;
 const BLANK = 3;
+const OTHER = 4;
 
 export function createDisplay(opts: DisplayOptions): Display {
   if (!opts || !isIntIn(opts.width, 1, 4096) || !isIntIn(opts.height, 1, 4096)) {
@@ -65,6 +66,9 @@ export function createDisplay(opts: DisplayOptions): Display {
   let pending = NONE;
   let pendingCode = "";
   let pendingCaption = "";
+  /** The OTHER screen's drawing function and its argument (module-level functions: no closure per request). */
+  let draw: ((s: Surface, decode: Decode, arg: unknown) => void) | undefined;
+  let drawArg: unknown;
 
   function send(kind: number, code: string, caption: string): void {
     busy = true;
@@ -72,6 +76,11 @@ export function createDisplay(opts: DisplayOptions): Display {
       const s = opts.createSurface(opts.width, opts.height);
       if (kind === CODE) drawCodeScreen(s, opts.decode, code, caption);
       else if (kind === NOT_ISSUED) drawNotIssuedScreen(s, opts.decode);
+      else if (kind === OTHER) {
+        const arg = drawArg;
+        drawArg = undefined; // what the screen shows is not kept once drawn
+        (draw as (s: Surface, decode: Decode, arg: unknown) => void)(s, opts.decode, arg);
+      }
       else drawBlankScreen(s);
       const full = state.sinceFull === 0;
       state.sinceFull = (state.sinceFull + 1) % every;
@@ -114,6 +123,11 @@ export function createDisplay(opts: DisplayOptions): Display {
     },
     wipe(): void {
       request(BLANK, "", "");
+    },
+    showScreen(fn: (s: Surface, decode: Decode, arg: unknown) => void, arg: unknown): void {
+      draw = fn;
+      drawArg = arg;
+      request(OTHER, "", "");
     },
   };
 }

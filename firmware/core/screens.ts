@@ -173,3 +173,118 @@ export function drawNotIssuedScreen(s: Surface, decode: Decode): void {
     y += heights[i] + LINE_GAP;
   }
 }
+
+// ---- The link's screens (document C, core/link.ts) ------------------------------------------
+
+/** What the payment screen shows: every field already as the panel draws it (printable ASCII). */
+export interface PaymentScreen {
+  /** The amount with its decimal point and currency, e.g. "123.45 EUR". */
+  amount: string;
+  /** payment.ts panelText of the payee: 1..30 characters. */
+  payee: string;
+  /** panelText of the details: 0..90 characters, broken into lines here. */
+  details: string;
+  /** The one-time code, 4..10 digits. */
+  code: string;
+}
+
+/** Characters of the small font on one line between the margins (6 pixels each). */
+function lineChars(s: Surface): number {
+  return Math.floor((s.getWidth() - 2 * MARGIN) / 6);
+}
+
+/**
+ * Lines of text from top, centred, each at the largest scale up to its own
+ * maximum that fits; returns the y below the last. Empty lines are skipped.
+ */
+function drawLines(s: Surface, small: Font, lines: string[], maxScale: number[], top: number): number {
+  const cx = s.getWidth() >> 1;
+  const room = s.getWidth() - 2 * MARGIN;
+  let y = top;
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]) continue;
+    const h = fit(s, small, lines[i], maxScale[i], room);
+    s.drawString(lines[i], cx, y);
+    y += h + 2;
+  }
+  return y;
+}
+
+/** Digits centred in [top, bottom) at DIGIT_SCALE (a code here is at most 10 digits: two lines of 5). */
+function drawDigits(s: Surface, decode: Decode, code: string, top: number, bottom: number): void {
+  checkCode(code);
+  const cx = s.getWidth() >> 1;
+  const room = s.getWidth() - 2 * MARGIN;
+  const digits = load(decode, digitsFont());
+  setFont(s, digits, DIGIT_SCALE);
+  let first = code;
+  let second = "";
+  if (s.stringWidth(code) > room) {
+    const split = (code.length + 1) >> 1;
+    first = code.substring(0, split);
+    second = code.substring(split);
+  }
+  const dh = digits.height * DIGIT_SCALE;
+  const block = second ? 2 * dh + LINE_GAP : dh;
+  if (block > bottom - top || s.stringWidth(first) > room) throw new Error("code does not fit the screen");
+  const y = top + ((bottom - top - block) >> 1);
+  s.drawString(first, cx, y);
+  if (second) s.drawString(second, cx, y + dh + LINE_GAP);
+}
+
+/** The hint at the bottom; returns its top. */
+function drawHint(s: Surface, small: Font, hint: string): number {
+  const h = fit(s, small, hint, 1, s.getWidth() - 2 * MARGIN);
+  const y = s.getHeight() - MARGIN - h;
+  s.drawString(hint, s.getWidth() >> 1, y);
+  return y;
+}
+
+/**
+ * A payment to confirm: the amount (large), a rule, the payee, the details in
+ * up to three lines, the one-time code, and what the button does. Text must
+ * be printable ASCII (panelText makes it so); details are broken every
+ * lineChars characters, never cut (the payload's bound is three lines).
+ */
+export function drawPaymentScreen(s: Surface, decode: Decode, p: PaymentScreen): void {
+  checkText(p.amount, "amount");
+  checkText(p.payee, "payee");
+  const per = lineChars(s);
+  if (typeof p.details !== "string" || p.details.length > 3 * per) throw new Error("details must be at most " + 3 * per + " characters");
+  for (let i = 0; i < p.details.length; i++) {
+    const c = p.details.charCodeAt(i);
+    if (c < 32 || c > 126) throw new Error("details must be printable ASCII");
+  }
+  begin(s);
+  const small = load(decode, smallFont());
+  let y = drawLines(s, small, [p.amount], [2], MARGIN);
+  s.fillRect(MARGIN, y, s.getWidth() - 1 - MARGIN, y + 1);
+  y += 4;
+  const d = p.details;
+  y = drawLines(s, small, [p.payee, d.substring(0, per), d.substring(per, 2 * per), d.substring(2 * per)], [1, 1, 1, 1], y);
+  const hintY = drawHint(s, small, "Press: confirm  Hold: decline");
+  drawDigits(s, decode, p.code, y, hintY - 2);
+}
+
+/** The transaction-bound answer after a confirm: sent to the phone, shown in case the phone cannot pass it on. */
+export function drawAnswerScreen(s: Surface, decode: Decode, answer: string): void {
+  begin(s);
+  const small = load(decode, smallFont());
+  const y = drawLines(s, small, ["CONFIRMED", "Answer sent to your phone"], [2, 1], MARGIN);
+  drawDigits(s, decode, answer, y, drawHint(s, small, "Payment answer") - 2);
+}
+
+/** A long press declined the payment: no answer was made. */
+export function drawDeclinedScreen(s: Surface, decode: Decode): void {
+  begin(s);
+  const small = load(decode, smallFont());
+  drawLines(s, small, ["DECLINED", "No answer was made", "The payment is wiped"], [3, 1, 1], (s.getHeight() >> 1) - 30);
+}
+
+/** Bluetooth pairing: the passkey (6 digits) the phone asks for. */
+export function drawPasskeyScreen(s: Surface, decode: Decode, passkey: string): void {
+  begin(s);
+  const small = load(decode, smallFont());
+  const y = drawLines(s, small, ["PAIRING", "Enter on your phone"], [2, 1], MARGIN);
+  drawDigits(s, decode, passkey, y, drawHint(s, small, "Only if you are pairing") - 2);
+}

@@ -51,4 +51,9 @@ export interface Display {
   showNotIssued(): void;
   /** The blank idle screen (the code wiped). */
   wipe(): void;
+  /**
+   * Another screen (the link's, core/link.ts): fn(surface, decode, arg) draws it.
+   * Only the latest waits while the panel is busy, as for the others.
+   */
+  showScreen?(fn: (s: any, decode: (base64: string) => string, arg: unknown) => void, arg: unknown): void;
 }

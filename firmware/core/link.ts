@@ -1,0 +1,426 @@
+/**
+ * The card's link application (document C): what the card does with each
+ * BLE write on LINK_WRITE, and with a press while a payment is shown.
+ * docs/dynamic-data.md is the protocol, "The card's service" its card side.
+ * Pure: flash, clock, AEAD, hash, notifications, display and the wipe timer
+ * are injected; everything received goes through the codecs (frames.ts,
+ * inbox.ts, pairing.ts, payment.ts, ocra.ts), which never throw on bytes.
+ *
+ * Per write: flood guard, reassembly into one 320-byte buffer (made with the
+ * link), then for a whole frame inbox.receive(), and an answer to every
+ * whole frame and every refused write: ACK, ERROR with its code, INFO to
+ * HELLO. A refused frame costs REFUSED_COST more of the flood guard and
+ * changes nothing else: not the screen, not flash, not what is kept.
+ *
+ * Persistence (LinkRecord below): the pairing (device id, epoch), lastSeq and
+ * lastIssuerSeq, written BEFORE a frame is acted on, as one record in one of
+ * two Storage files used in turn (file + "0", file + "1"), each with a
+ * generation number and a check. A power cut during a write leaves the other
+ * file, the previous record, intact; the newest valid record wins at load. A
+ * write that fails (or reads back different) answers E_BUSY and nothing is
+ * done.
+ *
+ * A payment is kept in RAM while it is shown (the engine that holds this
+ * object is kept meanwhile, main.ts), and forgotten when the holder decides,
+ * at its expiry or after showMs, whichever comes first. A confirm computes
+ * the OCRA answer over exactly what was drawn (transactionChallenge of the
+ * payment's own bytes), shows it, and notifies a sealed ANSWER (T_ANSWER,
+ * seq = the payment frame's, expiry 0 = none) whose bytes are kept in
+ * `state` so that a DUPLICATE of that payment frame gets them again, never
+ * a new seal under the same nonce.
+ */
+import type { Aead, FloodGuard, Reassembly } from "./frames";
+import {
+  COMPLETE, DEFAULT_WRITE, DUPLICATE, E_BUSY, E_EXPIRED, E_FLOOD, E_ORDER, E_TYPE, MAX_WRITE, MORE, OK, REFUSED_COST, T_ANSWER, T_HELLO, T_INFO,
+  T_PAIR, T_PAYMENT, encodeAck, encodeError, encodeFrame, floodSpend, fragmentFrame, newFloodGuard, newReassembly, pushFragment, resetReassembly, sealFrame,
+} from "./frames";
+import type { Link, Received } from "./inbox";
+import { newReceived, receive } from "./inbox";
+import type { Grant } from "./pairing";
+import { DEVICE_ID_BYTES, deriveAnswerKey, deriveCardId, derivePairKey, deriveSealKey, readGrant } from "./pairing";
+import type { PaymentView } from "./payment";
+import { decodePayment, formatAmount, newPaymentView, panelText } from "./payment";
+import { PAYMENT_OCRA_SUITE, transactionChallenge } from "./ocra";
+import { hmac } from "./hmac";
+import { truncate } from "./otp";
+import type { PaymentScreen } from "./screens";
+import { drawAnswerScreen, drawDeclinedScreen, drawPasskeyScreen, drawPaymentScreen } from "./screens";
+import type { Clock, Display, FlashStore, Hash } from "./types";
+import { equalBytes, hexToBytes, readU32BE, wipe, writeU32BE } from "./bytes";
+
+/** What must outlive the object (main.ts builds the engine per event): kept by the shell. */
+export interface LinkState {
+  /** The flood guard, made at the first write. */
+  flood: FloodGuard | null;
+  /** Clock of the last E_FLOOD answer: at most one a second. */
+  floodAnswered: number;
+  /** The last ANSWER sent, sealed, and the payment seq it answers. */
+  answer: Uint8Array | null;
+  answerSeq: number;
+  /** The sender's frame count of the card's answers (the fragment frame id). */
+  sent: number;
+  /** A payment waits for the holder's decision: the shell keeps this object. */
+  paying: boolean;
+  /** A link screen (payment, answer, declined, passkey) is on the panel: the wipe is the link's. */
+  linkShown: boolean;
+}
+
+export function newLinkState(): LinkState {
+  return { flood: null, floodAnswered: -1, answer: null, answerSeq: 0, sent: 0, paying: false, linkShown: false };
+}
+
+export interface LinkOptions {
+  aead: Aead;
+  /** Native SHA-256 on the card. */
+  sha256: Hash;
+  store: FlashStore;
+  /** Prefix of the two Storage files of the link record. */
+  file: string;
+  /** Unix seconds. */
+  clock: Clock;
+  /** The card's key K (docs "Keys"), or null when the card has no valid profile. */
+  cardKey(): Uint8Array | null;
+  /** One notification on LINK_NOTIFY (at most the size the link allows, 20 until a write shows more). */
+  notify(bytes: Uint8Array): void;
+  display: Display;
+  /** Arm the shell's wipe timer for what the link shows (ms > 0); it calls wipe(). */
+  timer(ms: number): void;
+  /** The longest a payment stays on the screen, ms (its expiry may end it sooner). */
+  paymentMs: number;
+  /** How long an answer, a decline or a passkey stays on the screen, ms. */
+  shownMs: number;
+  state: LinkState;
+}
+
+/**
+ * The persisted link record, 40 bytes, integers big-endian:
+ *   0 u32 generation, 4 device id (16), 20 u32 epoch (0: no phone bound),
+ *   24 u32 lastSeq, 28 u32 lastIssuerSeq, 32 the first 8 bytes of SHA-256(bytes 0..31).
+ */
+export const RECORD_BYTES = 40;
+
+export interface LinkRecord {
+  generation: number;
+  deviceId: Uint8Array;
+  epoch: number;
+  lastSeq: number;
+  lastIssuerSeq: number;
+}
+
+/** The newest valid record of the two files, or a fresh one (generation 0, nothing bound). */
+export function loadRecord(store: FlashStore, sha256: Hash, file: string): LinkRecord {
+  let best: LinkRecord = { generation: 0, deviceId: new Uint8Array(DEVICE_ID_BYTES), epoch: 0, lastSeq: 0, lastIssuerSeq: 0 };
+  for (let i = 0; i < 2; i++) {
+    const b = store.read(file + i);
+    if (!b || b.length !== RECORD_BYTES) continue;
+    const check = sha256.digest(b.subarray(0, 32));
+    if (!equalBytes(check.subarray(0, 8), b.subarray(32, 40))) continue;
+    const g = readU32BE(b, 0);
+    if (g <= best.generation) continue;
+    const dev = new Uint8Array(DEVICE_ID_BYTES);
+    dev.set(b.subarray(4, 20));
+    best = { generation: g, deviceId: dev, epoch: readU32BE(b, 20), lastSeq: readU32BE(b, 24), lastIssuerSeq: readU32BE(b, 28) };
+  }
+  return best;
+}
+
+/** Write r as the next generation into the file not holding the current one; true once it reads back whole. */
+export function saveRecord(store: FlashStore, sha256: Hash, file: string, r: LinkRecord): boolean {
+  const g = r.generation + 1;
+  const b = new Uint8Array(RECORD_BYTES);
+  writeU32BE(b, 0, g);
+  b.set(r.deviceId, 4);
+  writeU32BE(b, 20, r.epoch);
+  writeU32BE(b, 24, r.lastSeq);
+  writeU32BE(b, 28, r.lastIssuerSeq);
+  b.set(sha256.digest(b.subarray(0, 32)).subarray(0, 8), 32);
+  const name = file + (g & 1);
+  // Offset 0 with the size: Storage writes the file anew (an existing one is replaced whole).
+  if (!store.write(name, b, 0, RECORD_BYTES)) return false;
+  const back = store.read(name);
+  return back !== undefined && equalBytes(back, b);
+}
+
+/** K from the profile's HMAC inner pad (K0 ^ 0x36, K0 = K zero-padded): K0 without its trailing zero bytes, at least 16. */
+export function cardKeyFromPads(pads: Uint8Array, blockLen: number): Uint8Array {
+  let n = blockLen;
+  while (n > 16 && pads[n - 1] === 0x36) n--;
+  const k = new Uint8Array(n);
+  for (let i = 0; i < n; i++) k[i] = pads[i] ^ 0x36;
+  return k;
+}
+
+/**
+ * RFC 6287 for PAYMENT_OCRA_SUITE alone ("OCRA-1:HOTP-SHA256-8:QH64": no
+ * counter, PIN, session or time): HMAC-SHA256(kA, suite ‖ 00 ‖ Q) with Q the
+ * challenge's bytes left-aligned in 128 zero bytes, truncated to 8 digits.
+ * The same as ocra.ts's generic ocra() (the tests compare them); the card
+ * carries this rather than the suite parser, 5 KB it has no room for.
+ */
+export function paymentAnswer(sha256: Hash, kA: Uint8Array, challengeHex: string): string {
+  const s = PAYMENT_OCRA_SUITE;
+  const m = new Uint8Array(s.length + 1 + 128);
+  for (let i = 0; i < s.length; i++) m[i] = s.charCodeAt(i);
+  m.set(hexToBytes(challengeHex), s.length + 1);
+  const mac = hmac(sha256, kA, m);
+  const r = truncate(mac, 8);
+  wipe(mac);
+  return r;
+}
+
+/** The payment screen's argument from a decoded payment (what drawPaymentScreen draws). */
+export function paymentScreen(p: PaymentView): PaymentScreen {
+  return { amount: formatAmount(p.amount, p.exponent) + " " + p.currency, payee: panelText(p.payee), details: panelText(p.details), code: p.code };
+}
+
+// Module-level drawing functions for display.showScreen: no closure per screen.
+function drawPayment(s: any, decode: (b: string) => string, arg: unknown): void {
+  drawPaymentScreen(s, decode, arg as PaymentScreen);
+}
+function drawAnswer(s: any, decode: (b: string) => string, arg: unknown): void {
+  drawAnswerScreen(s, decode, arg as string);
+}
+function drawDeclined(s: any, decode: (b: string) => string): void {
+  drawDeclinedScreen(s, decode);
+}
+function drawPasskey(s: any, decode: (b: string) => string, arg: unknown): void {
+  drawPasskeyScreen(s, decode, arg as string);
+}
+
+export class CardLink {
+  private readonly o: LinkOptions;
+  private readonly st: LinkState;
+  private readonly r: Reassembly;
+  private readonly out: Received;
+  private readonly grant: Grant;
+  private rec: LinkRecord | null = null;
+  private link: Link | null = null;
+  /** The largest notification the link takes: a write of n bytes proves MTU >= n + 3. */
+  private notifySize = DEFAULT_WRITE;
+  /** The payment shown and waiting for a decision, and its frame's seq. */
+  private payment: PaymentView | null = null;
+  private paymentSeq = 0;
+
+  constructor(o: LinkOptions) {
+    this.o = o;
+    this.st = o.state;
+    this.r = newReassembly();
+    this.out = newReceived();
+    this.grant = { deviceId: new Uint8Array(0), epoch: 0 };
+  }
+
+  /** A central connected or disconnected: no frame is under way, notifications back to 20 bytes. */
+  reset(): void {
+    resetReassembly(this.r);
+    this.notifySize = DEFAULT_WRITE;
+  }
+
+  /** A payment waits for the holder. */
+  pending(): boolean {
+    return this.payment !== null;
+  }
+
+  /** One write on LINK_WRITE. */
+  write(data: Uint8Array): void {
+    const st = this.st;
+    const now = this.o.clock();
+    if (!st.flood) st.flood = newFloodGuard(now);
+    if (data.length > this.notifySize) this.notifySize = Math.min(data.length, MAX_WRITE);
+    if (!floodSpend(st.flood, now, 1)) {
+      if (!(now - st.floodAnswered < 1)) {
+        st.floodAnswered = now;
+        this.refuse(E_FLOOD, 0, false);
+      }
+      return;
+    }
+    const c = pushFragment(this.r, data);
+    if (c === MORE) return;
+    if (c !== COMPLETE) {
+      this.refuse(c, c === E_ORDER ? this.r.next : 0, false);
+      return;
+    }
+    this.frame(this.r.buf.subarray(0, this.r.len), now);
+  }
+
+  /** The keys and sequence numbers from the card's key and the record; null without a key. */
+  private keys(): Link | null {
+    if (this.link) return this.link;
+    const key = this.o.cardKey();
+    if (!key) return null;
+    const sha = this.o.sha256;
+    const rec = this.record();
+    this.link = {
+      cardId: deriveCardId(sha, key),
+      seal: deriveSealKey(sha, key),
+      pair: rec.epoch > 0 ? derivePairKey(sha, key, rec.deviceId, rec.epoch) : null,
+      lastSeq: rec.lastSeq,
+      lastIssuerSeq: rec.lastIssuerSeq,
+    };
+    wipe(key);
+    return this.link;
+  }
+
+  private record(): LinkRecord {
+    if (!this.rec) this.rec = loadRecord(this.o.store, this.o.sha256, this.o.file);
+    return this.rec;
+  }
+
+  private cardId(): number {
+    return this.link ? this.link.cardId : 0;
+  }
+
+  private frame(bytes: Uint8Array, now: number): void {
+    const out = this.out;
+    out.seq = 0;
+    out.expiry = 0;
+    out.type = 0;
+    const link = this.keys();
+    // A card without a key still answers HELLO and refuses the rest: an empty link (card id 0) does that.
+    const l: Link = link || { cardId: 0, seal: null, pair: null, lastSeq: 0, lastIssuerSeq: 0 };
+    let c = receive(this.o.aead, l, bytes, now, out);
+    if (c === DUPLICATE) {
+      this.send(encodeAck(out, l.cardId));
+      const a = this.st.answer;
+      if (a && out.type === T_PAYMENT && this.st.answerSeq === out.seq) this.send(a);
+      return;
+    }
+    if (c === OK) {
+      if (out.type === T_HELLO) c = this.hello(out);
+      else if (!link) c = E_TYPE;
+      else if (out.type === T_PAIR) c = this.pair(link, out);
+      else if (out.type === T_PAYMENT) c = this.pay(link, out, now);
+      else c = E_TYPE; // a well-formed request this card does not handle (issue 12's)
+    }
+    if (c !== OK) {
+      floodSpend(this.st.flood as FloodGuard, now, REFUSED_COST);
+      this.refuse(c, 0, true);
+    }
+  }
+
+  private hello(out: Received): number {
+    const body = new Uint8Array(5);
+    body[0] = MAX_WRITE;
+    writeU32BE(body, 1, this.link ? this.record().epoch : 0);
+    this.send(encodeFrame({ type: T_INFO, cardId: this.cardId(), seq: out.seq, expiry: out.expiry }, body));
+    return OK;
+  }
+
+  private pair(link: Link, out: Received): number {
+    const rec = this.record();
+    const c = readGrant(out.body, rec.epoch, this.grant);
+    if (c !== OK) return c;
+    const next: LinkRecord = { generation: rec.generation, deviceId: this.grant.deviceId, epoch: this.grant.epoch, lastSeq: 0, lastIssuerSeq: out.issuerSeq };
+    if (!saveRecord(this.o.store, this.o.sha256, this.o.file, next)) return E_BUSY;
+    this.rec = null;
+    this.link = null; // K_pair and the sequence numbers again from the new record
+    this.st.answer = null;
+    this.st.answerSeq = 0;
+    if (this.payment) this.forget(); // it came through the previous phone
+    this.send(encodeAck(out, link.cardId));
+    return OK;
+  }
+
+  private pay(link: Link, out: Received, now: number): number {
+    const view = newPaymentView();
+    const c = decodePayment(out.body, view);
+    if (c !== OK) return c;
+    if (!(now <= view.expiry)) return E_EXPIRED;
+    const rec = this.record();
+    const next: LinkRecord = { generation: rec.generation, deviceId: rec.deviceId, epoch: rec.epoch, lastSeq: out.seq, lastIssuerSeq: out.issuerSeq };
+    if (!saveRecord(this.o.store, this.o.sha256, this.o.file, next)) return E_BUSY;
+    next.generation++;
+    this.rec = next;
+    link.lastSeq = out.seq;
+    link.lastIssuerSeq = out.issuerSeq;
+    this.payment = view;
+    this.paymentSeq = out.seq;
+    this.st.answer = null;
+    this.st.answerSeq = 0;
+    this.st.paying = true;
+    this.st.linkShown = true;
+    this.send(encodeAck(out, link.cardId)); // before the drawing: the phone stops resending sooner
+    this.show(drawPayment, paymentScreen(view));
+    this.o.timer(Math.max(1, Math.min(this.o.paymentMs, (view.expiry - now) * 1000)));
+    return OK;
+  }
+
+  /** Short press while a payment is shown: the answer, shown and notified. False when no payment waits. */
+  confirm(): boolean {
+    const p = this.payment;
+    const link = this.link;
+    if (!p || !link || !link.pair) return false;
+    if (!(this.o.clock() <= p.expiry)) {
+      this.wipe();
+      return true;
+    }
+    const key = this.o.cardKey();
+    if (!key) return false;
+    const sha = this.o.sha256;
+    const kA = deriveAnswerKey(sha, key);
+    wipe(key);
+    const r = paymentAnswer(sha, kA, transactionChallenge(sha, p));
+    wipe(kA);
+    const body = new Uint8Array(r.length);
+    for (let i = 0; i < r.length; i++) body[i] = r.charCodeAt(i);
+    const sealed = sealFrame(this.o.aead, link.pair, { type: T_ANSWER, cardId: link.cardId, seq: this.paymentSeq, expiry: 0 }, body);
+    this.st.answer = sealed;
+    this.st.answerSeq = this.paymentSeq;
+    this.forget();
+    this.st.linkShown = true;
+    this.send(sealed);
+    this.show(drawAnswer, r);
+    this.o.timer(this.o.shownMs);
+    return true;
+  }
+
+  /** Long press while a payment is shown: no answer is made. False when no payment waits. */
+  decline(): boolean {
+    if (!this.payment) return false;
+    this.forget();
+    this.st.linkShown = true;
+    this.show(drawDeclined, null);
+    this.o.timer(this.o.shownMs);
+    return true;
+  }
+
+  /** Bluetooth pairing asks the holder to type this passkey on the phone. */
+  passkey(key: string): void {
+    if (this.payment) return; // never over a payment: the phone shows the passkey prompt too
+    this.st.linkShown = true;
+    this.show(drawPasskey, key);
+    this.o.timer(this.o.shownMs);
+  }
+
+  /** The wipe timer: the payment (at its expiry or timeout) or the link's screen goes. */
+  wipe(): void {
+    const shown = this.st.linkShown;
+    this.forget();
+    this.st.linkShown = false;
+    if (shown) this.o.display.wipe();
+  }
+
+  /** display.showScreen (optional in Display: displays without link screens draw nothing). */
+  private show(fn: (s: any, decode: (b: string) => string, arg: unknown) => void, arg: unknown): void {
+    const d = this.o.display;
+    if (d.showScreen) d.showScreen(fn, arg);
+  }
+
+  private forget(): void {
+    this.payment = null;
+    this.paymentSeq = 0;
+    this.st.paying = false;
+  }
+
+  /** ERROR: with the frame's seq and expiry when a whole frame's header was read, else 0. */
+  private refuse(code: number, detail: number, whole: boolean): void {
+    this.send(encodeError(this.cardId(), whole ? this.out.seq : 0, whole ? this.out.expiry : 0, code, detail));
+  }
+
+  /** A frame as notifications of at most notifySize bytes. */
+  private send(frame: Uint8Array): void {
+    const st = this.st;
+    const parts = fragmentFrame(frame, this.notifySize, st.sent & 3);
+    st.sent = (st.sent + 1) & 3;
+    for (let i = 0; i < parts.length; i++) this.o.notify(parts[i]);
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The card's link application (core/link.ts) with injected fakes: flash and
+ * Storage models, a recording display, a settable clock, notifications
+ * collected and read back by a host side built on the codecs with
+ * @noble/ciphers. The payment answer is checked against an OCRA computed here
+ * from docs/dynamic-data.md with node:crypto alone. Every refusal is checked
+ * to leave flash, the screen and the link's state byte-identical.
+ */
+import { expect } from "chai";
+import { createHash, createHmac, hkdfSync } from "node:crypto";
+import * as F from "../../firmware/core/frames.ts";
+import { CardLink, type LinkState, cardKeyFromPads, loadRecord, newLinkState, paymentAnswer } from "../../firmware/core/link.ts";
+import { PAYMENT_OCRA_SUITE, ocra, transactionChallenge } from "../../firmware/core/ocra.ts";
+import * as P from "../../firmware/core/pairing.ts";
+import { MAX_DETAILS, MAX_PAYEE, encodePayment, type Payment } from "../../firmware/core/payment.ts";
+import { encodeProfile, readProfile } from "../../firmware/core/profile.ts";
+import type { Display, FlashStore } from "../../firmware/core/types.ts";
+import { nodeHash } from "../../host-tools/lib/hash.ts";
+import { Flash } from "../../sim/board/flash.ts";
+import { Storage } from "../../sim/board/storage.ts";
+import { storeOver } from "../support/card-rig.ts";
+import { EXPIRY, PAYMENT, VECTORS as V, chachaAead as aead } from "./link-vectors.ts";
+
+const SHA = nodeHash("SHA256");
+const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const KEY = bytes(V.cardKey);
+const DEV = bytes(V.deviceId);
+const CARD = P.deriveCardId(SHA, KEY);
+const SEAL = P.deriveSealKey(SHA, KEY);
+const PAIR = P.derivePairKey(SHA, KEY, DEV, 1);
+const NOW = EXPIRY - 60;
+const FILE = "ink.link";
+
+/** The answer as docs/dynamic-data.md defines it, with node:crypto only (no firmware code). */
+function independentAnswer(p: { txId: Uint8Array; amount: number; currency: string; exponent: number; payee: string; details: string }): string {
+  const kA = Buffer.from(hkdfSync("sha256", KEY, Buffer.from("inkcard/link/v1"), Buffer.from("answer"), 32));
+  const amount = Buffer.alloc(6);
+  amount.writeUIntBE(p.amount, 0, 6);
+  const payee = Buffer.from(p.payee, "utf8");
+  const details = Buffer.from(p.details, "utf8");
+  const q = createHash("sha256")
+    .update(Buffer.concat([Buffer.from("inkcard/answer/v1\0"), p.txId, amount, Buffer.from(p.currency), Buffer.from([p.exponent, payee.length]), payee, Buffer.from([details.length]), details]))
+    .digest();
+  const qField = Buffer.alloc(128);
+  q.copy(qField);
+  const mac = createHmac("sha256", kA).update(Buffer.concat([Buffer.from("OCRA-1:HOTP-SHA256-8:QH64"), Buffer.from([0]), qField])).digest();
+  const o = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 100000000).padStart(8, "0");
+}
+
+type Shown = { what: string; arg: unknown };
+
+class Rig {
+  readonly flash = new Flash();
+  readonly storage = new Storage(this.flash);
+  store: FlashStore = storeOver(this.storage);
+  now = NOW;
+  readonly shown: Shown[] = [];
+  readonly notes: Uint8Array[] = [];
+  readonly timers: number[] = [];
+  readonly state: LinkState = newLinkState();
+  failWrites = false;
+  readonly link: CardLink;
+  constructor(key: Uint8Array | null = KEY) {
+    const display: Display = {
+      showCode: () => this.shown.push({ what: "code", arg: null }),
+      showNotIssued: () => this.shown.push({ what: "not issued", arg: null }),
+      wipe: () => this.shown.push({ what: "wipe", arg: null }),
+      showScreen: (fn, arg) => this.shown.push({ what: fn.name, arg }),
+    };
+    const store = this.store;
+    this.link = new CardLink({
+      aead, sha256: SHA, file: FILE, clock: () => this.now, display, state: this.state, paymentMs: 120000, shownMs: 60000,
+      store: { read: store.read, erase: store.erase, write: (n, d, o, s) => !this.failWrites && store.write(n, d, o, s) },
+      cardKey: () => (key ? key.slice() : null),
+      notify: (b) => this.notes.push(b.slice()),
+      timer: (ms) => this.timers.push(ms),
+    });
+  }
+  /** Everything a refusal must leave as it was. */
+  snapshot(): string {
+    const s = this.state;
+    return JSON.stringify([hex(this.flash.snapshot()), this.shown.length, this.link.pending(), s.paying, s.linkShown, s.answer && hex(s.answer), s.answerSeq]);
+  }
+  writes(ws: Uint8Array[]): void {
+    for (const w of ws) this.link.write(w);
+  }
+  send(frame: Uint8Array, size = 20, fid = 0): void {
+    this.writes(F.fragmentFrame(frame, size, fid));
+  }
+  /** The card's notifications since `from`, reassembled into frames. */
+  answers(from = 0): Uint8Array[] {
+    const r = F.newReassembly();
+    const out: Uint8Array[] = [];
+    for (const n of this.notes.slice(from)) {
+      const c = F.pushFragment(r, n);
+      expect(c === F.MORE || c === F.COMPLETE, `notification ${hex(n)}`).to.equal(true);
+      if (c === F.COMPLETE) out.push(r.buf.slice(0, r.len));
+    }
+    return out;
+  }
+  pair(epoch = 1, issuerSeq = 6): void {
+    const grant = F.sealFrame(aead, SEAL, { type: F.T_GRANT, cardId: CARD, seq: issuerSeq, expiry: EXPIRY }, P.encodeGrant(DEV, epoch));
+    this.send(F.encodeFrame({ type: F.T_PAIR, cardId: CARD, seq: 0, expiry: EXPIRY }, grant));
+  }
+}
+
+function payFrame(seq: number, issuerSeq: number, o: { payment?: Uint8Array; pair?: Uint8Array; expiry?: number; innerExpiry?: number; card?: number } = {}): Uint8Array {
+  const env = F.sealFrame(aead, SEAL, { type: F.T_PAYMENT_DATA, cardId: o.card ?? CARD, seq: issuerSeq, expiry: o.innerExpiry ?? EXPIRY }, o.payment ?? bytes(V.payment));
+  return F.sealFrame(aead, o.pair ?? PAIR, { type: F.T_PAYMENT, cardId: o.card ?? CARD, seq, expiry: o.expiry ?? EXPIRY }, env);
+}
+
+function errorOf(frame: Uint8Array): [number, number] {
+  const f = F.newFrame();
+  expect(F.readFrame(frame, f)).to.equal(F.OK);
+  expect(f.type, "an ERROR").to.equal(F.T_ERROR);
+  return [f.body[0], f.body[1]];
+}
+
+const payment: Payment = { ...PAYMENT, txId: bytes(PAYMENT.txId) };
+
+describe("core/link: the card's link application", () => {
+  it("answers HELLO with INFO (max write 50, epoch 0, then 1 after PAIR), and PAIR with its ACK, persisting the pairing", () => {
+    const rig = new Rig();
+    rig.send(bytes(V.hello));
+    let [info] = rig.answers();
+    expect(hex(info)).to.equal("0182" + V.cardId + "00000000" + "6b49d32c" + "32" + "00000000");
+    rig.pair();
+    const pairFrame = bytes(V.pairFrame);
+    expect(rig.answers(1).map(hex)).to.deep.equal([hex(F.encodeAck({ type: F.T_PAIR, cardId: CARD, seq: 0, expiry: EXPIRY }, CARD))]);
+    expect(pairFrame.length).to.be.above(0);
+    const rec = loadRecord(rig.store, SHA, FILE);
+    expect([hex(rec.deviceId), rec.epoch, rec.lastSeq, rec.lastIssuerSeq, rec.generation]).to.deep.equal([V.deviceId, 1, 0, 6, 1]);
+    const n = rig.notes.length;
+    rig.send(bytes(V.hello));
+    [info] = rig.answers(n);
+    expect(hex(info.subarray(14))).to.equal("3200000001");
+  });
+
+  it("takes a payment in 20-byte writes, persists both sequence numbers before acting, shows it, and answers a confirm with the OCRA of docs/dynamic-data.md", () => {
+    const rig = new Rig();
+    rig.pair();
+    let n = rig.notes.length;
+    rig.writes(V.fragments20.map(bytes)); // the document's own frame: seq 1, issuer seq 7
+    expect(rig.answers(n).map(hex)).to.deep.equal([V.ack]);
+    const rec = loadRecord(rig.store, SHA, FILE);
+    expect([rec.lastSeq, rec.lastIssuerSeq]).to.deep.equal([1, 7]);
+    expect(rig.shown.at(-1)).to.deep.equal({ what: "drawPayment", arg: { amount: "123.45 EUR", payee: "Caf? du Parc", details: "Table 4, 2 covers", code: "428913" } });
+    expect(rig.timers.at(-1)).to.equal(60000); // the payment's expiry (60 s away) comes before the 120 s timeout
+    expect(rig.state.paying).to.equal(true);
+
+    n = rig.notes.length;
+    expect(rig.link.confirm()).to.equal(true);
+    const [ans] = rig.answers(n);
+    const out = F.newFrame();
+    expect(F.openFrame(aead, PAIR, ans, F.T_ANSWER, CARD, 0, NOW, out)).to.equal(F.OK);
+    const r = Buffer.from(out.body).toString("latin1");
+    expect(out.seq).to.equal(1);
+    expect(r).to.equal(independentAnswer({ ...payment, txId: payment.txId }));
+    expect(r).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: transactionChallenge(SHA, { ...payment, payee: Buffer.from(payment.payee), details: Buffer.from(payment.details) }) }));
+    expect(rig.shown.at(-1)).to.deep.equal({ what: "drawAnswer", arg: r });
+    expect([rig.state.paying, rig.link.pending(), rig.link.confirm()]).to.deep.equal([false, false, false]);
+
+    // A DUPLICATE of the payment frame: the same ACK, and the very same ANSWER bytes.
+    n = rig.notes.length;
+    rig.send(bytes(V.frame), 50, 2);
+    expect(rig.answers(n).map(hex)).to.deep.equal([V.ack, hex(ans)]);
+  });
+
+  it("computes the answer of a largest payment like the generic OCRA and the independent one, and shows it at 50-byte notifications once the phone writes 50", () => {
+    const fill = (s: string, max: number) => {
+      let o = "";
+      for (const ch of s) if (Buffer.byteLength(o + ch) <= max) o += ch;
+      return o + ".".repeat(max - Buffer.byteLength(o));
+    };
+    const big: Payment = { ...payment, code: "0123456789", amount: 999999999999, payee: fill("Zürich Café ".repeat(3), MAX_PAYEE), details: fill("é€😀 Grüße ".repeat(10), MAX_DETAILS) };
+    const rig = new Rig();
+    rig.pair();
+    rig.send(payFrame(5, 9, { payment: encodePayment(big) }), 50);
+    const n = rig.notes.length;
+    rig.link.confirm();
+    expect(rig.notes.slice(n).every((x) => x.length <= 50)).to.equal(true);
+    expect(rig.notes.slice(n).some((x) => x.length > 20)).to.equal(true);
+    const out = F.newFrame();
+    expect(F.openFrame(aead, PAIR, rig.answers(n)[0], F.T_ANSWER, CARD, 0, NOW, out)).to.equal(F.OK);
+    expect(Buffer.from(out.body).toString()).to.equal(independentAnswer(big));
+    const q = transactionChallenge(SHA, { ...big, payee: Buffer.from(big.payee), details: Buffer.from(big.details) });
+    expect(paymentAnswer(SHA, P.deriveAnswerKey(SHA, KEY), q)).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: q }));
+  });
+
+  it("declines on a long press (no answer made), and wipes a payment at its expiry", () => {
+    const rig = new Rig();
+    rig.pair();
+    rig.send(payFrame(1, 7));
+    let n = rig.notes.length;
+    expect(rig.link.decline()).to.equal(true);
+    expect(rig.notes.length).to.equal(n);
+    expect(rig.shown.at(-1)?.what).to.equal("drawDeclined");
+    expect([rig.state.answer, rig.link.confirm()]).to.deep.equal([null, false]);
+    rig.send(payFrame(2, 8));
+    n = rig.notes.length;
+    rig.link.wipe(); // the timer at the payment's expiry
+    expect(rig.shown.at(-1)?.what).to.equal("wipe");
+    expect([rig.link.confirm(), rig.notes.length - n]).to.deep.equal([false, 0]);
+  });
+
+  describe("refusals change nothing but answer an ERROR", () => {
+    /** A paired card with a payment shown (seq 3, issuer seq 7). */
+    function shown(): Rig {
+      const rig = new Rig();
+      rig.pair();
+      rig.send(payFrame(3, 7));
+      return rig;
+    }
+    const frame = () => payFrame(4, 8);
+    const flip = (f: Uint8Array, at: number) => ((f = f.slice()), (f[at] ^= 1), f);
+    const cases: Array<[string, number, (rig: Rig) => void]> = [
+      ["bad tag", F.E_BAD_TAG, (r) => r.send(flip(frame(), 40))],
+      ["old seq", F.E_OLD_SEQ, (r) => r.send(payFrame(2, 8))],
+      ["old issuer seq", F.E_OLD_SEQ, (r) => r.send(payFrame(4, 6))],
+      ["seq 0", F.E_OLD_SEQ, (r) => r.send(payFrame(0, 8))],
+      ["expired", F.E_EXPIRED, (r) => ((r.now = EXPIRY + 1), r.send(frame()))],
+      ["envelope expired", F.E_EXPIRED, (r) => r.send(payFrame(4, 8, { innerExpiry: NOW - 1 }))],
+      ["payment expired inside", F.E_EXPIRED, (r) => r.send(payFrame(4, 8, { payment: encodePayment({ ...payment, expiry: NOW - 1 }) }))],
+      ["wrong card", F.E_WRONG_CARD, (r) => r.send(payFrame(4, 8, { card: CARD ^ 1 }))],
+      ["another phone", F.E_BAD_TAG, (r) => r.send(payFrame(4, 8, { pair: P.derivePairKey(SHA, KEY, bytes("b0".repeat(16)), 1) }))],
+      ["truncated write", F.E_TRUNCATED, (r) => r.writes([new Uint8Array([0x80])])],
+      ["truncated frame", F.E_TRUNCATED, (r) => r.writes([new Uint8Array([0x80, ...frame().subarray(0, 12)])])],
+      ["oversized write", F.E_OVERSIZED, (r) => r.writes([new Uint8Array(51)])],
+      ["oversized frame", F.E_OVERSIZED, (r) => r.writes([0, 1, 2, 3, 4, 5, 6].map((i) => new Uint8Array(50).fill(9).fill(i, 0, 1)))],
+      ["out of order", F.E_ORDER, (r) => r.writes(F.fragmentFrame(frame(), 20, 1).filter((_, i) => i !== 2))],
+      ["malformed payment", F.E_MALFORMED, (r) => r.send(payFrame(4, 8, { payment: new Uint8Array([...bytes(V.payment), 0x20]) }))],
+      ["flash write fails", F.E_BUSY, (r) => ((r.failWrites = true), r.send(frame()))],
+      ["flood", F.E_FLOOD, (r) => r.writes(Array.from({ length: 80 }, () => new Uint8Array([0x01, 0])))],
+    ];
+    for (const [what, code, act] of cases) {
+      it(`${what}: ERROR ${code}, flash, screen and link state as they were`, () => {
+        const rig = shown();
+        const before = rig.snapshot();
+        const n = rig.notes.length;
+        act(rig);
+        expect(rig.snapshot(), what).to.equal(before);
+        const errors = rig.answers(n).map(errorOf);
+        expect(errors.length, "answered").to.be.above(0);
+        expect(errors.map((e) => e[0])).to.include(code);
+        if (code === F.E_ORDER) expect(errors.find((e) => e[0] === code)![1]).to.equal(2);
+        // The shown payment is still the one to confirm.
+        expect(rig.link.confirm()).to.equal(true);
+      });
+    }
+
+    it("a replayed PAIR (same grant) is a DUPLICATE: ACK, nothing changed", () => {
+      const rig = shown();
+      const before = rig.snapshot();
+      rig.pair();
+      expect(rig.snapshot()).to.equal(before);
+    });
+
+    it("a card without a key answers HELLO and refuses a payment", () => {
+      const rig = new Rig(null);
+      rig.send(bytes(V.hello));
+      rig.send(payFrame(1, 7));
+      const [info, err] = rig.answers();
+      expect(info[1]).to.equal(F.T_INFO);
+      expect(errorOf(err)[0]).to.be.oneOf([F.E_WRONG_CARD, F.E_NOT_PAIRED]);
+      expect(rig.shown).to.deep.equal([]);
+    });
+  });
+
+  it("recovers the card key from the profile's pads", () => {
+    for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
+      const key = bytes("00112233445566778899aabbccddeeff01020304");
+      const rec = encodeProfile({ mode: "counter", algorithm: alg, digits: 6, stepSeconds: 30, startCounter: 0, cardId: "X", key }, SHA);
+      const p = readProfile(rec, SHA)!;
+      expect(hex(cardKeyFromPads(p.pads, p.pads.length >> 1)), alg).to.equal(hex(key));
+    }
+  });
+});
