@@ -8,10 +8,9 @@
  * passkey pairing, disconnection and power cuts.
  */
 import { expect } from "chai";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FRAME_VERSION, LINK_NOTIFY, LINK_SERVICE, LINK_WRITE, MAX_WRITE, T_INFO } from "../../firmware/core/frames.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { sleep } from "../../host-tools/lib/interpreter.ts";
 import { ATT, type Central, GattError, HCI, IO_BUFFER_BYTES } from "../../sim/board/ble.ts";
@@ -244,61 +243,5 @@ describe("sim ble on the espruino engine", function () {
     await card.settled();
     expect(out).to.contain("simulator: NRF.updateServices threw on the card's behalf after it returned: Error: ERR 0xc (DATA_SIZE)");
     expect(c.notifications).to.have.length(0);
-  });
-});
-
-describe("sim ble on the espruino engine: the card's firmware", function () {
-  this.timeout(240_000);
-  let dir: string;
-  let card: EspruinoCard;
-  let out = "";
-
-  before(function (this: Mocha.Context) {
-    requireEspruino(this);
-  });
-
-  afterEach(async () => {
-    await card?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("pairs with the passkey on its e-ink and answers HELLO with INFO (docs/dynamic-data.md)", async () => {
-    const bundle = readFileSync(new URL("../../dist/firmware.js", import.meta.url), "latin1");
-    expect(bundle, "dist/firmware.js declares the link's service (run `npm run build`)").to.contain(LINK_WRITE);
-    dir = mkdtempSync(join(tmpdir(), "inkcard-ble-firmware-"));
-    card = new EspruinoCard({ config: await loadBoardConfig(), dir });
-    card.onData((d) => (out += d));
-    card.install([[".bootcde", bundle]]);
-    await card.restorePower(); // boots and draws its screen
-
-    const c = card.ble.connect({ mtu: 53 });
-    await card.settled();
-    const services = c.discover();
-    expect(services.map((s) => s.uuid), out.slice(-400)).to.deep.equal([LINK_SERVICE]);
-    c.subscribe(LINK_NOTIFY);
-    // MITM protection: a write before pairing is refused by the stack.
-    expect(() => c.write(LINK_WRITE, [0x80])).to.throw(GattError);
-    expect(c.pair()).to.equal("passkey");
-    await card.settled();
-    const digits = card
-      .screen()
-      .text.map((r) => r.text)
-      .filter((t) => /^[0-9]+$/.test(t))
-      .join("");
-    expect(digits, "the passkey on the e-ink").to.match(/^[0-9]{6}$/);
-    expect(c.enterPasskey(digits)).to.equal(true);
-    await card.settled();
-
-    // HELLO (card id 0, seq 0) in one fragment: control 0x80 = LAST, frame id 0, index 0.
-    const hello = Buffer.from("010100000000000000006b49d32c", "hex");
-    expect(c.write(LINK_WRITE, [0x80, ...hello])).to.equal(true);
-    await card.settled();
-    expect(c.notifications, "one notification: INFO").to.have.length(1);
-    // INFO in one LAST fragment (frame id 0, index 0), the request's seq and expiry echoed; a card with no
-    // profile has no card id yet, max write 50 (0x32), no phone bound (epoch 0): the vm engine's bytes exactly.
-    const info = [T_INFO.toString(16), "00000000", "00000000", "6b49d32c", MAX_WRITE.toString(16), "00000000"].join("");
-    expect(hex(c.notifications[0].data)).to.equal(`80${FRAME_VERSION.toString(16).padStart(2, "0")}${info}`);
-    expect(out).to.not.contain("Uncaught");
-    expect(out).to.not.contain("simulator:");
   });
 });
