@@ -39,7 +39,7 @@ interface Wire {
 }
 
 /** A TCP proxy that paces both directions at baud (0: unpaced) and counts the bytes. */
-async function pacedProxy(target: number, baud: number): Promise<{ port: number; wire: Wire; close(): Promise<void> }> {
+async function pacedProxy(target: number, token: string, baud: number): Promise<{ port: number; wire: Wire; close(): Promise<void> }> {
   const wire: Wire = { toCard: 0, fromCard: 0 };
   const sockets = new Set<net.Socket>();
   const pace = (from: net.Socket, to: net.Socket, count: (n: number) => void) => {
@@ -62,6 +62,7 @@ async function pacedProxy(target: number, baud: number): Promise<{ port: number;
   };
   const server = net.createServer((client) => {
     const card = net.connect(target, "127.0.0.1");
+    card.write(`${token}\n`); // the console's token first (sim/console/server.ts); not counted as wire bytes
     sockets.add(client).add(card);
     pace(client, card, (n) => (wire.toCard += n));
     pace(card, client, (n) => (wire.fromCard += n));
@@ -109,7 +110,7 @@ export async function measure(baud: number, cards: number): Promise<Measure> {
       const clock = new BoardCard(board);
       clock.startLiveClock();
       const con = await serveConsole(board.console as Repl, {});
-      const proxy = await pacedProxy(con.port, baud);
+      const proxy = await pacedProxy(con.port, con.token, baud);
       const path = join(dir, `tty${i}`);
       const socat = await pty(path, proxy.port);
       try {

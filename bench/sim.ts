@@ -70,10 +70,11 @@ export async function measureSim(presses = 500): Promise<SimMeasure> {
     firmwarePerSecond = rate(presses, () => sim.card.press());
     virtualMsPerPress = (sim.board.now() - v0) / presses;
     const url = new URL("api/button", sim.addresses.web);
+    const token = ((await (await fetch(new URL("api/session", sim.addresses.web))).json()) as { token: string }).token;
     const httpN = Math.min(presses, 200);
     const t0 = performance.now();
     for (let i = 0; i < httpN; i++) {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"action":"press"}' });
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-inkcard-sim": token }, body: '{"action":"press"}' });
       if (!res.ok) throw new Error(`POST /api/button: ${res.status}`);
       await res.arrayBuffer();
     }

@@ -38,7 +38,7 @@ export function register(program: Command): void {
     )
     .option("--manual-clock", "virtual time moves only through the API (default: it follows the wall clock; vm engine only)")
     .option("--headless", "do not open the page in a browser")
-    .option("--json", "print one JSON line with the addresses (and the run's issuer token), nothing else on stdout")
+    .option("--json", "print one JSON line with the addresses (and the run's issuer and console tokens), nothing else on stdout")
     .action(async (flags: SimFlags) => {
       if (flags.engine === "espruino" && flags.manualClock) {
         process.stderr.write("inkcard sim: --manual-clock needs the vm engine: the espruino engine runs in real time\n");
@@ -82,12 +82,12 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(a) + "\n");
         return;
       }
-      // The token is a secret: only --json (for scripts) prints it.
+      // The tokens are secrets: only --json (for scripts) prints them.
       const lines = [
         `inkcard simulator${flags.blank ? " (blank board)" : ""}${flags.engine === "espruino" ? " on the Espruino interpreter" : ""}`,
         `  page     ${a.web}`,
         `  API      ${a.api}   (docs/simulator.md)`,
-        `  console  ${a.console ?? "(no pseudo-terminal: install socat)"}   ${a.consoleTcp}`,
+        `  console  ${a.console ?? "(no pseudo-terminal: install socat)"}   ${a.consoleTcp}   (token: run with --json)`,
         `  issuer   ${a.issuer}   (token: run with --json)`,
         ...(sim.demo ? [`  card     ${sim.demo.pan}   ${sim.demo.mode} mode, ${sim.demo.digits} digits, id ${sim.demo.id}`] : []),
         "Ctrl-C stops it.",

@@ -9,10 +9,12 @@
  *   board reports in process.env.MODULES), no online minifier or compiler;
  * - the code stored exactly as given: no minification, pretokenising, or
  *   setTime() line, so the hash read back can be compared with the file's;
- * - the port: tcp://host:port through the package's own socket transport;
- *   a serial path (a pseudo-terminal included, which serialport.list() does
- *   not report) through a transport we add to its device list, the
- *   interface it defines for that, over the `serialport` package.
+ * - the port: through a transport we add to its device list, the interface
+ *   it defines for that: tcp://host:port over node:net, sending the
+ *   simulator's console token first (provision/tcp-console.ts; the package's
+ *   own socket transport cannot), or a serial path (a pseudo-terminal
+ *   included, which serialport.list() does not report) over the
+ *   `serialport` package.
  *
  * EspruinoTools is a set of browser scripts loaded into Node's global scope
  * (global `Espruino`), logging with console.log: its chatter goes to our
@@ -21,7 +23,9 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { SerialPort } from "serialport";
+import type net from "node:net";
 import { ToolError } from "../provision/errors.ts";
+import { connectTcpConsole, parseTcpConsole, type TcpConsole } from "../provision/tcp-console.ts";
 
 /** The slice of EspruinoTools we use. */
 interface EspruinoGlobal {
@@ -61,7 +65,6 @@ export interface UploadOptions {
 }
 
 let loaded: Promise<EspruinoGlobal> | undefined;
-let socketDevice: EspruinoDevice | undefined;
 
 /** Load EspruinoTools once, quietly, and configure it for offline, verbatim uploads. */
 function espruino(log: (line: string) => void): Promise<EspruinoGlobal> {
@@ -98,11 +101,11 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
   const E = await espruino(log);
   E.Config.BAUD_RATE = o.baud;
   // Only the one transport this port needs: the others scan USB and Bluetooth (over D-Bus), which we never want.
-  socketDevice ??= E.Core.Serial.devices.find((d) => d.name === "Node Socket");
-  if (!socketDevice) throw new Error("the espruino package has no Node Socket transport");
-  E.Config.SERIAL_TCPIP = o.port.startsWith("tcp://") ? [o.port] : [];
+  const tcp = parseTcpConsole(o.port);
+  const shown = tcp ? tcp.display : o.port; // never the token
+  E.Config.SERIAL_TCPIP = [];
   E.Core.Serial.devices.length = 0;
-  E.Core.Serial.devices.push(o.port.startsWith("tcp://") ? socketDevice : serialPortDevice(o.port, o.baud));
+  E.Core.Serial.devices.push(tcp ? tcpDevice(tcp) : serialPortDevice(o.port, o.baud));
 
   let total = 0;
   let sent = 0;
@@ -126,9 +129,9 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
         let opened = false;
         E.Core.Serial.startListening(() => {});
         E.Core.Serial.open(
-          o.port,
+          shown,
           (status) => {
-            if (status === undefined) return reject(new ToolError(`the espruino package could not open ${o.port}`, "check the port (see --verbose for its log)"));
+            if (status === undefined) return reject(new ToolError(`the espruino package could not open ${shown}`, "check the port (see --verbose for its log)"));
             opened = true;
             E.callProcessor("transformForEspruino", o.code, (code) => {
               E.Core.CodeWriter.writeToEspruino(code, () => {
@@ -140,8 +143,8 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
           },
           () => {
             disconnected();
-            if (!opened) reject(new ToolError(`the espruino package could not open ${o.port}`, "check the port (see --verbose for its log)"));
-            else if (!finished) reject(new ToolError(`the link to ${o.port} went away during the upload`, "plug the card in again and flash it again"));
+            if (!opened) reject(new ToolError(`the espruino package could not open ${shown}`, "check the port (see --verbose for its log)"));
+            else if (!finished) reject(new ToolError(`the link to ${shown} went away during the upload`, "plug the card in again and flash it again"));
           },
         );
       });
@@ -175,6 +178,34 @@ function serialPortDevice(path: string, baud: number): EspruinoDevice {
     },
     close() {
       if (port?.isOpen) port.close();
+    },
+  };
+}
+
+/** A transport for the package's device list: tcp://host:port, the token (if any) sent as the first line. */
+function tcpDevice(c: TcpConsole): EspruinoDevice {
+  let socket: net.Socket | undefined;
+  return {
+    name: "inkcard tcp",
+    getPorts: (cb) => cb([{ path: c.display, description: "inkcard card", type: "socket" }], true),
+    open(_p, onOpen, onData, onClose) {
+      connectTcpConsole(c).then(
+        (s) => {
+          socket = s;
+          s.on("data", (d: Buffer) => onData(d.buffer.slice(d.byteOffset, d.byteOffset + d.length) as ArrayBuffer));
+          s.on("close", () => onClose());
+          s.on("error", () => s.destroy());
+          onOpen("Ok");
+        },
+        () => onOpen(undefined),
+      );
+    },
+    write(data, done) {
+      if (!socket || socket.destroyed) return done();
+      socket.write(Buffer.from(data, "latin1"), () => done());
+    },
+    close() {
+      socket?.end();
     },
   };
 }

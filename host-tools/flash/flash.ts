@@ -50,7 +50,7 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
   await withConsole(o, async (con) => {
     // A card just plugged in may still be booting: its answer may take up to the boot deadline.
     if ((await con.probe(con.link.bootMs)) === "locked") {
-      throw new ToolError(`the card on ${o.port} has a locked console: it is an issued card`, "an issued card is not flashed over serial; erase it through SWD first");
+      throw new ToolError(`the card on ${con.link.port} has a locked console: it is an issued card`, "an issued card is not flashed over serial; erase it through SWD first");
     }
   });
 
@@ -77,7 +77,7 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
     const later = cardError(con.link.received());
     if (later) throw new ToolError(`the firmware failed as the card booted: ${later}`, "this firmware does not run on this board: check espruino.config.js");
     if (id.fw !== o.firmware) throw new ToolError(`the card runs firmware ${id.fw} after flashing ${o.firmware}`, "flash it again");
-    return { port: o.port, file: built.file, bytes: built.bytes, sha256: built.sha256, firmware: id.fw, board: id.board, chipSerial: id.serial };
+    return { port: con.link.port, file: built.file, bytes: built.bytes, sha256: built.sha256, firmware: id.fw, board: id.board, chipSerial: id.serial };
   });
 }
 

@@ -9,6 +9,7 @@ import { CardConsole } from "./card-console.ts";
 import { ToolError } from "./errors.ts";
 import { Link } from "./link.ts";
 import { provisionCard, type ProvisionOptions, type Provisioned } from "./provision.ts";
+import { redactPort } from "./tcp-console.ts";
 
 export interface BatchOptions extends Omit<ProvisionOptions, "con"> {
   count: number;
@@ -31,7 +32,7 @@ export async function provisionBatch(o: BatchOptions): Promise<Provisioned[]> {
   try {
     while (o.journal.done().length < o.count) {
       const k = o.journal.done().length + 1;
-      o.prompt(`card ${k} of ${o.count}: put it on ${o.port}`);
+      o.prompt(`card ${k} of ${o.count}: put it on ${redactPort(o.port)}`);
       for (;;) {
         let con: CardConsole | undefined;
         try {

@@ -5,13 +5,13 @@
  * benchmark reads them) and waits for patterns in what the card sends.
  * Nothing here logs or keeps what is written: the tools write keys.
  */
-import net from "node:net";
 import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
 import { ToolError } from "./errors.ts";
+import { CONSOLE_REFUSAL, connectTcpConsole, parseTcpConsole, refusedError } from "./tcp-console.ts";
 
 export interface LinkOptions {
-  /** Serial device path, or tcp://host:port. */
+  /** Serial device path, or tcp://host:port (the simulator's console token: tcp-console.ts). */
   port: string;
   /** Baud rate of a serial port (ignored for tcp://). */
   baud: number;
@@ -69,11 +69,11 @@ export class Link {
   }
 
   static async open(o: LinkOptions): Promise<Link> {
-    const tcp = /^tcp:\/\/([^:/]+):(\d{1,5})$/.exec(o.port);
-    if (o.port.startsWith("tcp://") && !tcp) throw new ToolError(`${o.port} is not a tcp://host:port address`, "give it as tcp://127.0.0.1:PORT");
-    const stream = tcp ? await openTcp(o.port, tcp[1], Number(tcp[2])) : await openSerial(o.port, o.baud);
+    const tcp = parseTcpConsole(o.port);
+    const stream = tcp ? await connectTcpConsole(tcp) : await openSerial(o.port, o.baud);
     // tcp:// has no baud rate of its own: the card behind it (a serial server, the simulator) may still be at o.baud.
-    return new Link(o.port, stream, o.answerMs ?? ANSWER_MS, o.bootMs ?? BOOT_MS, o.baud);
+    // The port is kept (and shown) without its token.
+    return new Link(tcp ? tcp.display : o.port, stream, o.answerMs ?? ANSWER_MS, o.bootMs ?? BOOT_MS, o.baud);
   }
 
   get isOpen(): boolean {
@@ -159,23 +159,9 @@ export class Link {
   }
 
   private lost(doing: string): ToolError {
+    if (this.seen.includes(CONSOLE_REFUSAL)) return refusedError(this.port);
     return new ToolError(`the link to ${this.port} went away while ${doing}`, "plug the card in again and run the same command: it picks up where it stopped");
   }
-}
-
-async function openTcp(url: string, host: string, port: number): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.setNoDelay(true);
-    socket.once("connect", () => resolve(socket));
-    socket.once("error", (e: NodeJS.ErrnoException) => {
-      reject(
-        e.code === "ECONNREFUSED"
-          ? new ToolError(`nothing listens at ${url}`, "start the card's console server (e.g. inkcard sim) or check the port")
-          : new ToolError(`cannot connect to ${url} (${e.code ?? e.message})`, "check the address"),
-      );
-    });
-  });
 }
 
 async function openSerial(path: string, baud: number): Promise<Duplex> {

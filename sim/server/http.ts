@@ -3,6 +3,7 @@
  * limit, JSON answers, and errors that carry their status. node:http only, so
  * the server stays a small file a reader can hold in their head.
  */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ZodType } from "zod";
 
@@ -64,4 +65,71 @@ export function sendError(res: ServerResponse, err: unknown): void {
   // Anything else is our bug: say so without leaking internals to the caller.
   console.error("sim server:", err);
   sendJson(res, 500, { error: "internal error in the simulator (see its log)" });
+}
+
+/** The Host names the simulator answers to: a page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own name. */
+export const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
+/** The header that carries the page token on every request that changes something. */
+export const TOKEN_HEADER = "x-inkcard-sim";
+/** GET here answers {"token"}: how the simulator's own pages learn it. */
+export const SESSION_PATH = "/api/session";
+
+/**
+ * Who may drive the simulator over HTTP (and WebSocket). The threat is a web
+ * page in a browser on this machine, which can send requests to loopback:
+ * - every request must name this machine in Host (DNS rebinding);
+ * - a request that changes something (any method but GET and HEAD, and any
+ *   upgrade) must carry the page token in TOKEN_HEADER (a no-cors request
+ *   cannot set a header, and a CORS preflight gets no allowance), and a
+ *   browser's Origin, when sent, must be this server's own;
+ * - the token is served at SESSION_PATH to same-origin pages: another origin
+ *   cannot read the answer (no CORS headers, Host checked).
+ * Any local user can fetch the token as the page does: the API only moves the
+ * card's button, clock and power and verifies codes; it never reaches the
+ * console, which has its own token (sim/console/server.ts).
+ * A WebSocket cannot carry a header from a browser: an upgrade may carry the
+ * token as `?token=` in its URL instead.
+ */
+export class RequestGuard {
+  /** A secret of this server's run. */
+  readonly token = randomBytes(32).toString("hex");
+
+  /** Why req may not be served (a 421 or 403 to send), or undefined when it may. */
+  refusal(req: IncomingMessage): HttpError | undefined {
+    const host = req.headers.host ?? "";
+    if (!LOOPBACK_HOST.test(host)) return new HttpError(421, "this server answers only to 127.0.0.1 and localhost");
+    const upgrade = req.headers.upgrade !== undefined;
+    if (!upgrade && (req.method === "GET" || req.method === "HEAD")) return undefined;
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) return new HttpError(403, "requests from other origins are refused");
+    let given = req.headers[TOKEN_HEADER];
+    if (given === undefined && upgrade) given = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("token") ?? undefined;
+    if (typeof given !== "string" || !sameSecret(given, this.token)) {
+      return new HttpError(403, `send the page token in ${TOKEN_HEADER} (GET ${SESSION_PATH} from the simulator's own page)`);
+    }
+    return undefined;
+  }
+
+  /**
+   * For the web server's request handler, before anything else: answers a
+   * refused request, or the session request, and says whether it did.
+   */
+  intercept(req: IncomingMessage, res: ServerResponse): boolean {
+    const refused = this.refusal(req);
+    if (refused) {
+      sendError(res, refused);
+      return true;
+    }
+    if (req.method === "GET" && new URL(req.url ?? "/", "http://127.0.0.1").pathname === SESSION_PATH) {
+      sendJson(res, 200, { token: this.token });
+      return true;
+    }
+    return false;
+  }
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+/** Constant time (and length-blind: both sides hashed). */
+function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,13 +1,18 @@
 /**
  * The simulator's web server on loopback: the API (api.ts) under /api/ and
- * the page (sim/web/) at /. Static files are read from a fixed list, so no
- * request path ever reaches the file system.
+ * the page (sim/web/) at /, and the card's Bluetooth as a WebSocket at
+ * /ble (ble-bridge.ts).
+ * Static files are read from a fixed list, so no request path ever reaches
+ * the file system.
  */
 import { createServer, type Server } from "node:http";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { apiRoutes, type ApiDeps } from "./api.ts";
-import { HttpError, sendError } from "./http.ts";
+import { attachBleBridge, type BleBridgeDeps } from "./ble-bridge.ts";
+import { Ble } from "../board/ble.ts";
+import { BoardCard } from "./card.ts";
+import { HttpError, RequestGuard, sendError } from "./http.ts";
 
 const WEB = new URL("../web/", import.meta.url);
 const PAGES: Record<string, [file: string, type: string]> = {
@@ -24,16 +29,29 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-export async function startWebServer(deps: ApiDeps, port = 0): Promise<WebServer> {
+/**
+ * The card's radio for the bridge. The vm engine's board runs on a virtual
+ * clock: the bridge settles it after each op, as the HTTP actions do. The
+ * espruino engine's card (sim/espruino/card.ts) takes the radio's events on
+ * its own, in real time, so there is nothing to settle.
+ */
+function bleOf(deps: ApiDeps & { ble?: BleBridgeDeps }): BleBridgeDeps {
+  if (deps.ble) return deps.ble;
+  const card = deps.card;
+  if (card instanceof BoardCard) return { ble: card.board.ble, settle: () => card.settle() };
+  const own = (card as { ble?: unknown }).ble;
+  if (own instanceof Ble) return { ble: own, settle: () => {} };
+  return { ble: undefined, settle: () => {} };
+}
+
+export async function startWebServer(deps: ApiDeps & { ble?: BleBridgeDeps }, port = 0): Promise<WebServer> {
   const routes = apiRoutes(deps);
+  const guard = new RequestGuard();
   const files = new Map(Object.entries(PAGES).map(([path, [file, type]]) => [path, { body: readFileSync(new URL(file, WEB)), type }]));
 
   const server: Server = createServer((req, res) => {
-    // Only names of this machine: a web page elsewhere that rebinds its DNS name to 127.0.0.1 must not drive the card.
-    if (!/^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i.test(req.headers.host ?? "")) {
-      sendError(res, new HttpError(421, "this server answers only to 127.0.0.1 and localhost"));
-      return;
-    }
+    // Only names of this machine (DNS rebinding), and the page token on anything that changes something (http.ts RequestGuard).
+    if (guard.intercept(req, res)) return;
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const page = req.method === "GET" ? files.get(url.pathname) : undefined;
     if (page) {
@@ -55,6 +73,8 @@ export async function startWebServer(deps: ApiDeps, port = 0): Promise<WebServer
     });
   });
 
+  const bridge = attachBleBridge(server, bleOf(deps), (req) => guard.refusal(req));
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => resolve());
@@ -66,6 +86,7 @@ export async function startWebServer(deps: ApiDeps, port = 0): Promise<WebServer
     close: () =>
       new Promise<void>((resolve) => {
         deps.events.close();
+        bridge.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

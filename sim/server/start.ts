@@ -62,8 +62,10 @@ export interface SimAddresses {
   issuer: string;
   /** Path of the console's pseudo-terminal; null when socat is not installed. */
   console: string | null;
-  /** The same console on loopback TCP. */
+  /** The same console on loopback TCP: a client's first line must be consoleToken. */
   consoleTcp: string;
+  /** The console's token (a secret: code sent to the console runs on this machine). */
+  consoleToken: string;
   /** An issuer API token made for this run. */
   token: string;
   /** The demo card's id at the issuer (absent with --blank). */
@@ -181,7 +183,7 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
     if (!o.blank) {
       demo = await keptDemoCard(dir, o.state !== undefined, issuer.url, token, made.storage(), config.storage.profile);
       if (!demo) {
-        demo = await issueDemoCard({ issuer: issuer.url, token, console: con.url, profileFile: config.storage.profile, digits });
+        demo = await issueDemoCard({ issuer: issuer.url, token, console: `${con.url}?token=${con.token}`, profileFile: config.storage.profile, digits });
         if (o.state) writeFileSync(join(dir, DEMO_FILE), JSON.stringify({ card: demo.id }) + "\n");
         log(`issued demo card ${demo.id} (counter mode, ${demo.digits} digits)`);
       }
@@ -228,6 +230,7 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
         issuer: issuer.url,
         console: con.ptyPath ?? null,
         consoleTcp: con.url,
+        consoleToken: con.token,
         token,
         ...(cardId ? { card: cardId } : {}),
       },

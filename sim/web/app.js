@@ -17,10 +17,14 @@ let consoleEnd = 0;    // how much of the console output the page has
 let drawing = Promise.resolve(); // one screen fetch at a time, in order
 let pulling = Promise.resolve();  // one console fetch at a time, so no output is shown twice
 
+// Actions carry the page token (x-inkcard-sim), which only a page of this origin can read: other pages cannot drive the card.
+let session;
+const pageToken = () => (session ??= fetch("api/session").then((r) => r.json()).then((s) => s.token, (e) => { session = undefined; throw e; }));
+
 async function api(path, body) {
   const res = await fetch("api/" + path, body === undefined ? {} : {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "x-inkcard-sim": await pageToken() },
     body: JSON.stringify(body),
   });
   const data = await res.json();

@@ -99,7 +99,7 @@ export async function bench(): Promise<Bench> {
     client: new IssuerClient(issuer.url, token),
     slot,
     pty: () => server.ptyPath!,
-    tcp: () => server.url,
+    tcp: () => `${server.url}?token=${server.token}`,
     board(o = {}) {
       const board = new Board({ config, serial: `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`, unpowered: true });
       if (!o.blank) board.storage.write(".bootcde", bundle);

@@ -9,7 +9,7 @@ import http from "node:http";
 import { DEFAULT_POLICY } from "../../host-tools/issuer/index.ts";
 import type { RunningSim } from "../../sim/server/start.ts";
 import {
-  ENGINES, codeOn, expectNoUncaught, getJson, postJson, pressForCode, requireEngine, screenPixels, simulator, slow, stateWithoutTime, typeAtConsole,
+  ENGINES, codeOn, expectNoUncaught, getJson, pageToken, postJson, pressForCode, requireEngine, screenPixels, simulator, slow, stateWithoutTime, typeAtConsole,
   type Screen,
 } from "./support.ts";
 
@@ -193,7 +193,7 @@ for (const engine of ENGINES) {
       }
 
       it("a body that is not JSON by its content type: 415", async () => {
-        const res = await fetch(new URL("api/button", web), { method: "POST", body: '{"action":"press"}' });
+        const res = await fetch(new URL("api/button", web), { method: "POST", headers: { "x-inkcard-sim": await pageToken(web) }, body: '{"action":"press"}' });
         expect(res.status).to.equal(415);
       });
 
@@ -221,7 +221,7 @@ for (const engine of ENGINES) {
 
       it("unknown resource: 404; wrong method: 405", async () => {
         expect((await getJson(web, "api/nothing")).status).to.equal(404);
-        expect((await fetch(new URL("api/screen", web), { method: "DELETE" })).status).to.equal(405);
+        expect((await fetch(new URL("api/screen", web), { method: "DELETE", headers: { "x-inkcard-sim": await pageToken(web) } })).status).to.equal(405);
       });
     });
   });

@@ -79,7 +79,7 @@ async function issuerCall(a: SimAddresses, method: string, path: string, body?: 
 }
 
 /** Send a no-echo line to the console over TCP and wait for pattern in the answer. */
-async function askTcp(url: string, line: string, pattern: RegExp): Promise<string> {
+async function askTcp(url: string, token: string, line: string, pattern: RegExp): Promise<string> {
   const port = Number(/^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(url)![1]);
   const socket = net.connect(port, "127.0.0.1");
   try {
@@ -94,7 +94,7 @@ async function askTcp(url: string, line: string, pattern: RegExp): Promise<strin
         }
       });
       socket.on("error", reject);
-      socket.on("connect", () => socket.write(`\x10${line}\n`));
+      socket.on("connect", () => socket.write(`${token}\n\x10${line}\n`));
     });
   } finally {
     socket.destroy();
@@ -134,7 +134,7 @@ for (const engine of ENGINES) {
       const sim = await startCli(engine, ["--digits", "6"]);
       const a = sim.addresses;
       try {
-        expect(Object.keys(a).sort()).to.deep.equal(["api", "card", "console", "consoleTcp", "issuer", "token", "web"]);
+        expect(Object.keys(a).sort()).to.deep.equal(["api", "card", "console", "consoleTcp", "consoleToken", "issuer", "token", "web"]);
         expect(a.web).to.match(/^http:\/\/127\.0\.0\.1:\d+\/$/);
         expect(a.api).to.equal(`${a.web}api`);
         expect(a.consoleTcp).to.match(/^tcp:\/\/127\.0\.0\.1:\d+$/);
@@ -151,7 +151,7 @@ for (const engine of ENGINES) {
         expect((await issuerCall(a, "GET", `/v1/cards/${a.card}`, undefined, "ink_wrong")).status).to.equal(401);
 
         // Both consoles reach the card's REPL.
-        expect(await askTcp(a.consoleTcp, "print('tcp'+(6*7))", /tcp42/)).to.match(/tcp42/);
+        expect(await askTcp(a.consoleTcp, a.consoleToken, "print('tcp'+(6*7))", /tcp42/)).to.match(/tcp42/);
         expect(a.console, "a pseudo-terminal: the tests run with socat installed").to.be.a("string");
         expect(readlinkSync(a.console!)).to.match(/^\/dev\/pts\/\d+$/);
         expect(await askPty(a.console!, "print('pty'+(6*7))", /pty42/)).to.match(/pty42/);
@@ -208,7 +208,7 @@ for (const engine of ENGINES) {
         expect(a.card).to.equal(undefined);
         expect(a.token).to.match(/\S{16,}/);
         expect((await getJson(a.web, "api/console")).body.text).to.include("espruino.com");
-        const files = await askTcp(a.consoleTcp, "print(JSON.stringify(require('Storage').list()))", /\[[^\]]*\]/);
+        const files = await askTcp(a.consoleTcp, a.consoleToken, "print(JSON.stringify(require('Storage').list()))", /\[[^\]]*\]/);
         // The espruino engine's card holds its pins' shim (sim/espruino/shim.ts) and nothing else.
         expect(files).to.include(engine === "espruino" ? '[".boot0"]' : "[]");
         expect((await getJson(a.web, "api/screen")).body.refreshes).to.deep.equal({ full: 0, partial: 0 });

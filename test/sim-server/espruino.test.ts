@@ -31,6 +31,7 @@ describe("sim server: espruino engine only", function () {
     try {
       const { stdout } = await promisify(execFile)(process.execPath, ["bin/inkcard.js", "flash", "--port", sim.addresses.consoleTcp, "--json"], {
         cwd: new URL("../../", import.meta.url).pathname,
+        env: { ...process.env, INKCARD_CONSOLE_TOKEN: sim.addresses.consoleToken },
         encoding: "utf8",
       }).catch((e: Error & { stderr?: string }) => {
         throw new Error(`${e.message}\n${(e as { stdout?: string }).stdout ?? ""}${e.stderr ?? ""}`); // what the tool said, not only that it failed

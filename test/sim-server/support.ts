@@ -57,10 +57,15 @@ export async function getJson<T = any>(base: string, path: string): Promise<{ st
   return { status: res.status, body: (await res.json()) as T };
 }
 
+/** The page token (sim/server/http.ts RequestGuard), learnt as the page learns it. */
+export async function pageToken(base: string): Promise<string> {
+  return (await getJson<{ token: string }>(base, "/api/session")).body.token;
+}
+
 export async function postJson<T = any>(base: string, path: string, body: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(new URL(path, base), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "x-inkcard-sim": await pageToken(base) },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as T };

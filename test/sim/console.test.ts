@@ -40,6 +40,7 @@ class Reader {
 async function connect(server: ConsoleServer): Promise<{ socket: net.Socket; reader: Reader }> {
   const socket = net.connect(server.port, "127.0.0.1");
   await new Promise((r) => socket.once("connect", r));
+  socket.write(`${server.token}\n`); // the console's token first (sim/console/server.ts)
   const reader = new Reader();
   socket.on("data", (d) => reader.push(d));
   return { socket, reader };
@@ -138,21 +139,35 @@ describe("sim console: the pseudo-terminal", () => {
 describe("sim console: the espruino CLI (the real package)", () => {
   let board: Board;
   let server: ConsoleServer;
+  let relay: net.Server;
+  let relayUrl: string;
   let dir: string;
   before(async () => {
     board = await newBoard();
     server = await serveConsole(board.console);
+    // The CLI's own tcp:// transport cannot send the console's token: a relay of the test's own sends it first.
+    relay = net.createServer((client) => {
+      const card = net.connect(server.port, "127.0.0.1");
+      card.write(`${server.token}\n`);
+      client.pipe(card).pipe(client);
+      client.on("error", () => card.destroy());
+      card.on("error", () => client.destroy());
+      client.on("close", () => card.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+    relayUrl = `tcp://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
     // Board JSON from a local folder: the CLI otherwise fetches it from espruino.com, and tests stay on loopback.
     dir = mkdtempSync(join(tmpdir(), "inkcard-cli-"));
     writeFileSync(join(dir, "MDBT42Q.json"), JSON.stringify({ info: { builtin_modules: ["Storage", "crypto"] } }));
   });
   after(async () => {
+    relay.close();
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const cli = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ["node_modules/espruino/bin/espruino-cli.js", "--no-ble", "--config", `BOARD_JSON_URL=${dir}`, "-p", server.url, ...args], {
+    promisify(execFile)(process.execPath, ["node_modules/espruino/bin/espruino-cli.js", "--no-ble", "--config", `BOARD_JSON_URL=${dir}`, "-p", relayUrl, ...args], {
       timeout: 30000,
     });
 
