@@ -89,18 +89,21 @@ export function hmac(hash: Hash, key: Uint8Array, message: Uint8Array): Uint8Arr
  * them: Espruino's require("crypto").SHA1/SHA256 do, natively (an array of
  * arrays is read part by part, a view of memory-mapped flash included), so
  * on the card hal/crypto.ts hands the native function over as is. Its
- * result (outputLen bytes; on Espruino an ArrayBuffer) may itself be a
- * part. Called unbound.
+ * result, outputLen bytes, may itself be a part and is read by index: on
+ * Espruino it is an ArrayBuffer, which Espruino indexes as bytes (ab[i]), so
+ * it is typed as the view that indexes so in JavaScript; a host's is a
+ * Uint8Array (the simulator's crypto gives an ArrayBuffer that indexes as
+ * Espruino's does, sim/board/libs.ts). Read only. Called unbound.
  */
 export interface PartsHash extends Hash {
-  digestParts?: (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array | ArrayBuffer;
+  digestParts?: (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array;
 }
 
 /**
  * hash's parts digest: its own when it has one, else one that joins the
  * parts and calls digest (hosts; the joined copy is wiped: it may hold a pad).
  */
-export function partsDigest(hash: Hash): (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array | ArrayBuffer {
+export function partsDigest(hash: Hash): (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array {
   const own = (hash as PartsHash).digestParts;
   if (typeof own === "function") return own;
   return function (parts: Array<Uint8Array | ArrayBuffer>): Uint8Array {

@@ -17,8 +17,8 @@ function make(name: HashName): PartsHash | undefined {
   if (typeof crypto[name] !== "function") return undefined;
   return {
     // The native function itself, no wrapper: it hashes an array of parts as
-    // if joined (core/otp.ts padOtp).
-    digestParts: crypto[name] as unknown as (parts: Array<Uint8Array | ArrayBuffer>) => ArrayBuffer,
+    // if joined (core/otp.ts padOtp), and its ArrayBuffer indexes as bytes.
+    digestParts: crypto[name] as unknown as (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array,
     name: name,
     blockLen: name === "SHA512" ? 128 : 64,
     outputLen: name === "SHA1" ? 20 : name === "SHA256" ? 32 : 64,

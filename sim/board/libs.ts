@@ -26,9 +26,28 @@ export function cryptoModule(realm: Realm, hashes: readonly string[]): object {
   const mod: Record<string, (data: unknown) => ArrayBuffer> = {};
   for (const name of hashes) {
     const algo = name.toLowerCase(); // "SHA256" -> "sha256"
-    mod[name] = (data: unknown) => realm.arrayBuffer(createHash(algo).update(realm.u8(data)).digest());
+    mod[name] = (data: unknown) => indexedAsBytes(realm.arrayBuffer(createHash(algo).update(realm.u8(data)).digest()));
   }
   return realm.object(mod);
+}
+
+/**
+ * ab, indexed as Espruino indexes an ArrayBuffer: ab[i] reads and writes
+ * byte i (an index past the end reads undefined). JavaScript's ArrayBuffer
+ * has no indices, and firmware that reads a digest so (core/otp.ts) must
+ * compute the same codes here as on the card.
+ */
+export function indexedAsBytes(ab: ArrayBuffer): ArrayBuffer {
+  const view = new Uint8Array(ab);
+  for (let i = 0; i < view.length; i++) {
+    Object.defineProperty(ab, i, {
+      get: () => view[i],
+      set: (v: number) => {
+        view[i] = v;
+      },
+    });
+  }
+  return ab;
 }
 
 /** E.toString, E.toUint8Array, E.CRC32. */

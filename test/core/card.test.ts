@@ -8,6 +8,7 @@ import type { Profile } from "../../firmware/core/profile.ts";
 import { Card } from "../../firmware/core/card.ts";
 import { DEFAULT_STEPS, MonotonicCounter } from "../../firmware/core/counter.ts";
 import { Flash } from "../../sim/board/flash.ts";
+import { indexedAsBytes } from "../../sim/board/libs.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import {
   COUNTER_PREFIX,
@@ -257,7 +258,7 @@ describe("card", () => {
           calls.push({ alg: name, lengths: parts.map((x) => x.byteLength) });
           const c = createHash(name.toLowerCase());
           for (const x of parts) c.update(x instanceof Uint8Array ? x : new Uint8Array(x));
-          return Uint8Array.from(c.digest()).buffer; // an ArrayBuffer, as Espruino's crypto gives
+          return indexedAsBytes(Uint8Array.from(c.digest()).buffer) as unknown as Uint8Array; // as Espruino's crypto gives
         },
       };
     };

@@ -8,6 +8,7 @@ import type { PartsHash } from "../../firmware/core/hmac.ts";
 import { createHash, createHmac, randomBytes, randomInt } from "node:crypto";
 import type { HashName } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
+import { indexedAsBytes } from "../../sim/board/libs.ts";
 import { RFC4226, RFC4226_KEY, RFC6238, RFC6238_KEYS } from "../vectors.ts";
 
 const ascii = (s: string) => new Uint8Array(Buffer.from(s, "ascii"));
@@ -27,7 +28,7 @@ function partsHash(alg: HashName): PartsHash {
     digestParts: (parts) => {
       const c = createHash(alg.toLowerCase());
       for (const x of parts) c.update(x instanceof Uint8Array ? x : new Uint8Array(x));
-      return Uint8Array.from(c.digest()).buffer; // an ArrayBuffer, as Espruino's crypto gives
+      return indexedAsBytes(Uint8Array.from(c.digest()).buffer) as unknown as Uint8Array; // as Espruino's crypto gives
     },
   };
 }
