@@ -13,7 +13,7 @@ export interface DemoCardOptions {
   /** The issuer's base URL and an API token for it. */
   issuer: string;
   token: string;
-  /** The card's console, "tcp://127.0.0.1:N?token=T" (host-tools/provision/tcp-console.ts). */
+  /** The card's console, "tcp://127.0.0.1:N?token=T" (host-tools/serial/tcp-console.ts). */
   console: string;
   /** Storage file of the profile (espruino.config.js storage.profile). */
   profileFile: string;

@@ -1,7 +1,7 @@
 /**
  * The console password, one rule for the card and the provisioning tool:
  * exactly 20 lower-case hex digits, what the tool derives and writes to the
- * lock file (host-tools/provision/package.ts consolePassword) and what
+ * lock file (host-tools/issuance/package.ts consolePassword) and what
  * E.setPassword takes (at most 20 characters). The card locks its console
  * only for such a file; anything else there is a cut-off write, ignored.
  *

@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option("--json", "print one JSON result on stdout")
     .option("--verbose", "say each step, with the espruino package's own log")
     .action(async (f: FlashFlags) => {
-      const { runTool, progress } = await import("../provision/run.ts");
+      const { runTool, progress } = await import("../lib/run.ts");
       const out = { json: Boolean(f.json), verbose: Boolean(f.verbose) };
       const log = progress(out, "flash");
       await runTool("flash", out, async () => {

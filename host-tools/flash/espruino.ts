@@ -11,10 +11,10 @@
  *   setTime() line, so the hash read back can be compared with the file's;
  * - the port: through a transport we add to its device list, the interface
  *   it defines for that: tcp://host:port over node:net, sending the
- *   simulator's console token first (provision/tcp-console.ts; the package's
- *   own socket transport cannot), or a serial path (a pseudo-terminal
- *   included, which serialport.list() does not report) over the
- *   `serialport` package.
+ *   simulator's console token first (host-tools/serial/tcp-console.ts; the
+ *   package's own socket transport cannot), or a serial path (a
+ *   pseudo-terminal included, which serialport.list() does not report) over
+ *   the `serialport` package.
  *
  * EspruinoTools is a set of browser scripts loaded into Node's global scope
  * (global `Espruino`), logging with console.log: its chatter goes to our
@@ -24,8 +24,8 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { SerialPort } from "serialport";
 import type net from "node:net";
-import { ToolError } from "../provision/errors.ts";
-import { connectTcpConsole, parseTcpConsole, type TcpConsole } from "../provision/tcp-console.ts";
+import { ToolError } from "../lib/errors.ts";
+import { connectTcpConsole, parseTcpConsole, type TcpConsole } from "../serial/tcp-console.ts";
 
 /** The slice of EspruinoTools we use. */
 interface EspruinoGlobal {

@@ -13,9 +13,9 @@
  */
 import { readFileSync } from "node:fs";
 import { ensureFirmwareBuilt } from "../build/ensure.ts";
-import { CardConsole } from "../provision/card-console.ts";
-import { cardError, ToolError } from "../provision/errors.ts";
-import { Link } from "../provision/link.ts";
+import { cardError, ToolError } from "../lib/errors.ts";
+import { CardConsole } from "../serial/card-console.ts";
+import { Link } from "../serial/link.ts";
 import { uploadBootCode } from "./espruino.ts";
 
 export interface FlashOptions {

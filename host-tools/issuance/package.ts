@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto";
 import { bytesToHex, hexToBytes } from "../../firmware/core/bytes.ts";
 import { encodeProfile, type Profile } from "../../firmware/core/profile.ts";
 import { nodeHash } from "../lib/hash.ts";
-import type { ProvisioningPackage } from "../issuer/card.ts";
+import type { ProvisioningPackage } from "./protocol.ts";
 
 /** The caption beside the code (at most 12 characters): the PAN's last four, as cards print them. */
 export function captionOf(pan: string): string {

@@ -3,10 +3,12 @@
  * The card's key is not here: it is derived from the master key on demand
  * (keys.ts) and never stored.
  */
+import type { Algorithm, CardView, Mode, Status } from "../issuance/protocol.ts";
 import type { Policy } from "./policy.ts";
 
-export type Mode = "counter" | "time";
-export type Algorithm = "SHA1" | "SHA256";
+/** The card view and package are the issuance protocol's (host-tools/issuance/protocol.ts). */
+export type { Algorithm, CardView, Mode, ProvisioningPackage, Status } from "../issuance/protocol.ts";
+
 export const MODES: readonly Mode[] = ["counter", "time"];
 export const ALGORITHMS: readonly Algorithm[] = ["SHA1", "SHA256"];
 
@@ -51,8 +53,6 @@ export function stateOf(card: CardRecord): CardState {
   return { blocked, nextCounter, lastStep, drift, failures, lastFailureAt, resyncFailures, lastResyncFailureAt };
 }
 
-export type Status = "active" | "locked" | "blocked";
-
 export function statusOf(card: CardState, policy: Policy): Status {
   if (card.blocked) return "blocked";
   return card.failures >= policy.lockAfter ? "locked" : "active";
@@ -61,25 +61,6 @@ export function statusOf(card: CardState, policy: Policy): Status {
 /** The PAN with all but the BIN and the last four digits masked (PCI DSS 3.4). */
 export function maskPan(pan: string): string {
   return pan.slice(0, 6) + "*".repeat(pan.length - 10) + pan.slice(-4);
-}
-
-/** GET /v1/cards/{id}: status, no secrets. */
-export interface CardView {
-  id: string;
-  pan: string;
-  expiry: string;
-  psn: string;
-  mode: Mode;
-  digits: number;
-  algorithm: Algorithm;
-  step: number;
-  status: Status;
-  /** Counter mode: the next counter the issuer expects. */
-  counter?: number;
-  /** Time mode: learned drift in steps. */
-  drift?: number;
-  failures: number;
-  createdAt: string;
 }
 
 export function viewOf(card: CardRecord, policy: Policy): CardView {
@@ -97,16 +78,4 @@ export function viewOf(card: CardRecord, policy: Policy): CardView {
     failures: card.failures,
     createdAt: new Date(card.createdAt).toISOString(),
   };
-}
-
-/** What issuance writes to the card; handed out once, in the response that creates the card. */
-export interface ProvisioningPackage {
-  cardId: string;
-  mode: Mode;
-  digits: number;
-  algorithm: Algorithm;
-  step: number;
-  counter: number;
-  /** The card key, hex. */
-  key: string;
 }

@@ -15,12 +15,15 @@
  * attempt abandons the chip's pending one (its card stays blocked for good).
  * Every step is in the issuer's audit trail as a "provision" event. Each
  * step is safe to repeat after a crash between its writes: see the notes.
+ * The messages are host-tools/issuance/protocol.ts, the profile record both
+ * sides compute host-tools/issuance/package.ts.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { hotp } from "../../firmware/core/otp.ts";
-import { captionOf, consolePassword, profileRecord } from "../provision/package.ts";
-import { ALGORITHMS, MODES, stateOf, type CardRecord, type CardView, type ProvisioningPackage } from "./card.ts";
+import { captionOf, consolePassword, profileRecord } from "../issuance/package.ts";
+import type { Begun, ChipStatus, Confirmed } from "../issuance/protocol.ts";
+import { ALGORITHMS, MODES, stateOf, type CardRecord } from "./card.ts";
 import { fastHash } from "./fast-hash.ts";
 import { IssuanceStore, type IssuanceRow } from "./issuance-store.ts";
 import { ISSUERS } from "./http.ts";
@@ -33,30 +36,6 @@ export interface BeginRequest extends CreateCardRequest {
   chipSerial: string;
   firmware: string;
   force?: boolean;
-}
-
-export interface Begun {
-  card: CardView;
-  package: ProvisioningPackage;
-  /** The caption the profile carries (captionOf the PAN). */
-  caption: string;
-  /** SHA-256 of the profile record the tool must write, hex. */
-  digest: string;
-  /** The card this one will replace once proven (a reissue). */
-  replaces?: string;
-}
-
-export interface ChipStatus {
-  chipSerial: string;
-  issued?: { cardId: string; digest: string };
-  pending?: { cardId: string; digest: string };
-}
-
-export interface Confirmed {
-  cardId: string;
-  state: "issued";
-  /** What the tool locks the card's console with (20 hex digits). Secret. */
-  consolePassword: string;
 }
 
 export const CHIP_SERIAL = /^[0-9A-Za-z][0-9A-Za-z:._-]{3,63}$/;

@@ -5,11 +5,11 @@
  * waits for the next card the tool keeps knocking on the port: a card that
  * is the last one done (or any locked card) is not the next one.
  */
-import { CardConsole } from "./card-console.ts";
-import { ToolError } from "./errors.ts";
-import { Link } from "./link.ts";
+import { ToolError } from "../lib/errors.ts";
+import { CardConsole } from "../serial/card-console.ts";
+import { Link } from "../serial/link.ts";
+import { redactPort } from "../serial/tcp-console.ts";
 import { provisionCard, type ProvisionOptions, type Provisioned } from "./provision.ts";
-import { redactPort } from "./tcp-console.ts";
 
 export interface BatchOptions extends Omit<ProvisionOptions, "con"> {
   count: number;

@@ -59,7 +59,7 @@ export function register(program: Command): void {
     .option("--json", "print one JSON result on stdout")
     .option("--verbose", "say each step (never a key, code, password or token)")
     .action(async (f: ProvisionFlags) => {
-      const { runTool, progress } = await import("./run.ts");
+      const { runTool, progress } = await import("../lib/run.ts");
       const out = { json: Boolean(f.json), verbose: Boolean(f.verbose) };
       const log = progress(out, "provision");
       const verbose = f.verbose ? log : () => {};
@@ -71,11 +71,11 @@ export function register(program: Command): void {
 
 async function run(f: ProvisionFlags, log: (l: string) => void, verbose: (l: string) => void) {
   const { loadBoardConfig } = await import("../config.ts");
-  const { ToolError } = await import("./errors.ts");
+  const { ToolError } = await import("../lib/errors.ts");
   const { IssuanceClient } = await import("./issuer.ts");
   const { Journal } = await import("./journal.ts");
-  const { Link } = await import("./link.ts");
-  const { CardConsole } = await import("./card-console.ts");
+  const { Link } = await import("../serial/link.ts");
+  const { CardConsole } = await import("../serial/card-console.ts");
   const { provisionCard } = await import("./provision.ts");
   const { provisionBatch } = await import("./batch.ts");
 

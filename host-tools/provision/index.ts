@@ -5,14 +5,14 @@
  *   const { cardId } = await issueCard({ port: "tcp://127.0.0.1:N", issuer, token,
  *     profileFile: config.storage.profile, request: { mode: "counter", digits: 3 }, lock: false });
  */
-import { CardConsole } from "./card-console.ts";
+import { VERSION } from "../lib/version.ts";
+import { CardConsole } from "../serial/card-console.ts";
+import { Link } from "../serial/link.ts";
 import { IssuanceClient, type CardRequest } from "./issuer.ts";
 import { Journal } from "./journal.ts";
-import { Link } from "./link.ts";
 import { provisionCard, type Provisioned } from "./provision.ts";
-import { VERSION } from "../lib/version.ts";
 
-export { ToolError } from "./errors.ts";
+export { ToolError } from "../lib/errors.ts";
 export type { CardRequest } from "./issuer.ts";
 export type { Provisioned } from "./provision.ts";
 

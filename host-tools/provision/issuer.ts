@@ -1,12 +1,11 @@
 /**
- * The provisioning tool's calls to the issuer (host-tools/issuer/issuance.ts),
- * with every failure turned into a ToolError that says what to do: issuer
- * down, token refused, the issuer refusing a step. Tokens and packages never
- * reach a message.
+ * The provisioning tool's calls to the issuer (host-tools/issuer/issuance.ts;
+ * the messages: host-tools/issuance/protocol.ts), with every failure turned
+ * into a ToolError that says what to do: issuer down, token refused, the
+ * issuer refusing a step. Tokens and packages never reach a message.
  */
-import type { Algorithm, Mode } from "../issuer/card.ts";
-import type { Begun, ChipStatus, Confirmed } from "../issuer/issuance.ts";
-import { ToolError } from "./errors.ts";
+import type { Algorithm, Begun, ChipStatus, Confirmed, Mode } from "../issuance/protocol.ts";
+import { ToolError } from "../lib/errors.ts";
 
 /** How long one issuer call may take. */
 const CALL_MS = 15_000;

@@ -6,7 +6,7 @@
  * serials, card ids and step names only.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
-import { ToolError } from "./errors.ts";
+import { ToolError } from "../lib/errors.ts";
 
 export type JournalStep = "begun" | "issued" | "done";
 

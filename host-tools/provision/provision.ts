@@ -18,11 +18,11 @@
  * else already on the card needs --force, and the issuer's agreement.
  */
 import { lockName, stagingName } from "../../firmware/core/profile.ts";
-import type { CardConsole, Identity } from "./card-console.ts";
-import { ToolError } from "./errors.ts";
+import { profileRecord } from "../issuance/package.ts";
+import { ToolError } from "../lib/errors.ts";
+import type { CardConsole, Identity } from "../serial/card-console.ts";
 import type { CardRequest, IssuanceClient } from "./issuer.ts";
 import type { Journal } from "./journal.ts";
-import { profileRecord } from "./package.ts";
 
 export interface ProvisionOptions {
   con: CardConsole;

@@ -8,7 +8,7 @@
 import { crc32 } from "node:zlib";
 import { z } from "zod";
 import { isConsolePassword } from "../../firmware/core/lock.ts";
-import { cardError, ToolError } from "./errors.ts";
+import { cardError, ToolError } from "../lib/errors.ts";
 import { NoAnswer, type Link } from "./link.ts";
 
 const DLE = "\x10";

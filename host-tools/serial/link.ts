@@ -7,7 +7,7 @@
  */
 import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
-import { ToolError } from "./errors.ts";
+import { ToolError } from "../lib/errors.ts";
 import { CONSOLE_REFUSAL, connectTcpConsole, parseTcpConsole, refusedError } from "./tcp-console.ts";
 
 export interface LinkOptions {

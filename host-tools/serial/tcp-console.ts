@@ -13,7 +13,7 @@
  * `redactPort()`.
  */
 import net from "node:net";
-import { ToolError } from "./errors.ts";
+import { ToolError } from "../lib/errors.ts";
 
 export const CONSOLE_TOKEN_ENV = "INKCARD_CONSOLE_TOKEN";
 

@@ -14,7 +14,7 @@
  *   reaches the card and it hears nothing from it; any other first line, more
  *   than MAX_TOKEN_LINE bytes without one, or AUTH_MS of silence, and it is
  *   told so and closed. A browser's first line is "POST / HTTP/1.1": it never
- *   authenticates. Clients: host-tools/provision/tcp-console.ts.
+ *   authenticates. Clients: host-tools/serial/tcp-console.ts.
  * - socat reaches the line over a Unix socket in a directory of mode 0700
  *   (the file system is its authentication), and makes the pseudo-terminal
  *   mode 0600, in the same private directory unless a path is given; the mode
@@ -64,7 +64,7 @@ const PTY_TIMEOUT_MS = 5000;
 const AUTH_MS = 10_000;
 /** A token line is 64 hex digits (and a CR); a client that sends more without a newline is not sending one. */
 const MAX_TOKEN_LINE = 256;
-/** What a refused client is told (host-tools/provision/tcp-console.ts CONSOLE_REFUSAL recognises it). No secret in it. */
+/** What a refused client is told (host-tools/serial/tcp-console.ts CONSOLE_REFUSAL recognises it). No secret in it. */
 const REFUSAL = "inkcard console: refused, the first line must be the console token (consoleToken in `inkcard sim --json`)\r\n";
 
 const digest = (s: string | Buffer) => createHash("sha256").update(s).digest();

@@ -106,7 +106,7 @@ describe("the console lock on the Espruino interpreter", function () {
   });
 
   // A lock file that is not 20 lowercase hex digits was not written whole by the tool
-  // (host-tools/provision/card-console.ts lock()): the card ignores it and boots unlocked,
+  // (host-tools/serial/card-console.ts lock()): the card ignores it and boots unlocked,
   // and the tool, finding the console open, locks it again on its next run.
   const malformed: Array<[string, () => string]> = [
     ["19 hex digits (a cut-off write)", () => randomBytes(10).toString("hex").slice(0, 19)],

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { isConsolePassword } from "../../firmware/core/lock.ts";
-import { consolePassword } from "../../host-tools/provision/package.ts";
+import { consolePassword } from "../../host-tools/issuance/package.ts";
 
 describe("core/lock", () => {
   it("takes 20 lower-case hex digits", () => {

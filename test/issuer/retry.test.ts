@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { IssuerClient } from "../../host-tools/issuer/client.ts";
-import type { Begun } from "../../host-tools/issuer/issuance.ts";
+import type { Begun } from "../../host-tools/issuance/protocol.ts";
 import { codeOf, FakeClock, raw, startTestIssuer, tempDir, wrongCode, type TestIssuer } from "./support.ts";
 
 describe("issuer retries, confirm refusals and the audit budget", function () {

@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import { IssuerClient } from "../../host-tools/issuer/client.ts";
-import type { Begun } from "../../host-tools/issuer/issuance.ts";
+import type { Begun } from "../../host-tools/issuance/protocol.ts";
 import type { Role } from "../../host-tools/issuer/store/types.ts";
 import { codeOf, postgresDb, raw, sqliteDb, startTestIssuer, wrongCode, type TestDb, type TestIssuer } from "./support.ts";
 

@@ -211,10 +211,11 @@ describe("issuer SQLite store: the card log", () => {
     const s = await store();
     const c = newCard();
     await s.insertCard(c, { ...entry(c.id), event: "issue" });
-    closeSync((s as unknown as { wal: number }).wal); // the descriptor the store syncs; fdatasync now fails
+    const sync = (s as unknown as { walSync: { wal?: number } }).walSync;
+    closeSync(sync.wal!); // the descriptor the store syncs; fdatasync now fails
     const failure = (p: Promise<unknown>) => p.then(() => "resolved", (e: Error) => e.message);
     expect(await failure(bump(s, c.id))).to.match(/WAL could not be synced to disk \(EBADF\): restart the issuer/);
     expect(await failure(bump(s, c.id))).to.match(/restart the issuer/);
-    (s as unknown as { wal: undefined }).wal = undefined; // already closed: close() must not close it again
+    sync.wal = undefined; // already closed: close() must not close it again
   });
 });

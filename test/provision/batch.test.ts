@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { provisionBatch } from "../../host-tools/provision/batch.ts";
-import { ToolError } from "../../host-tools/provision/errors.ts";
+import { ToolError } from "../../host-tools/lib/errors.ts";
 import { IssuanceClient } from "../../host-tools/provision/issuer.ts";
 import { Journal } from "../../host-tools/provision/journal.ts";
 import type { Board } from "../../sim/board/board.ts";

@@ -13,10 +13,10 @@ import { hexToBytes } from "../../firmware/core/bytes.ts";
 import { hotp } from "../../firmware/core/otp.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { IssuerClient, startIssuer, type RunningIssuer } from "../../host-tools/issuer/index.ts";
-import type { Begun } from "../../host-tools/issuer/issuance.ts";
-import { ToolError } from "../../host-tools/provision/errors.ts";
+import type { Begun } from "../../host-tools/issuance/protocol.ts";
+import { ToolError } from "../../host-tools/lib/errors.ts";
 import { IssuanceClient } from "../../host-tools/provision/issuer.ts";
-import { captionOf, consolePassword, profileRecord } from "../../host-tools/provision/package.ts";
+import { captionOf, consolePassword, profileRecord } from "../../host-tools/issuance/package.ts";
 import { freshPgDatabase, pgServerUrl } from "../issuer/support.ts";
 
 const codeOf = (b: Begun, counter: number) => hotp(nodeHash(b.package.algorithm), hexToBytes(b.package.key), counter, b.package.digits);

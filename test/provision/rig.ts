@@ -17,7 +17,7 @@ import type { BoardConfig } from "../../firmware/board-config.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { ESPRUINO, textBytes, writeStorage } from "../../host-tools/lib/interpreter.ts";
-import { Link } from "../../host-tools/provision/link.ts";
+import { Link } from "../../host-tools/serial/link.ts";
 import { IssuerClient, startIssuer, type RunningIssuer } from "../../host-tools/issuer/index.ts";
 import { Board } from "../../sim/board/board.ts";
 import type { Repl } from "../../sim/console/repl.ts";

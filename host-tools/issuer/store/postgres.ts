@@ -19,6 +19,7 @@ import {
   PAYMENT_COLUMNS,
   paymentFromRow,
   paymentValues,
+  tokenFromRow,
   type AuditEntry,
   type AuditQuery,
   type AuditRecord,
@@ -26,7 +27,6 @@ import {
   type LinkChange,
   type LinkState,
   type PaymentRecord,
-  type Role,
   type Store,
   type TokenRecord,
 } from "./types.ts";
@@ -270,8 +270,4 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
-}
-
-function tokenFromRow(r: Record<string, unknown>): TokenRecord {
-  return { id: r.id as string, hash: r.hash as string, label: r.label as string, role: r.role as Role, createdAt: Number(r.created_at) };
 }

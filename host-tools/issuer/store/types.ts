@@ -209,6 +209,11 @@ export function auditFromRow(r: Record<string, unknown>): AuditRecord {
   };
 }
 
+/** A row of api_tokens (both stores select the same columns). */
+export function tokenFromRow(r: Record<string, unknown>): TokenRecord {
+  return { id: r.id as string, hash: r.hash as string, label: r.label as string, role: r.role as Role, createdAt: Number(r.created_at) };
+}
+
 export const PAYMENT_COLUMNS = "id, card_id, tx_id, amount, currency, exponent, payee, details, expiry, issuer_seq, status, failures, created_at, updated_at";
 
 export function paymentFromRow(r: Record<string, unknown>): PaymentRecord {
