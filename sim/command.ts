@@ -1,6 +1,7 @@
 /** `inkcard sim` (also `npm start`): the emulated card, its web page and API, an embedded issuer and a demo card. */
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
+import { DEFAULT_DIGITS, MAX_DIGITS, MIN_DIGITS } from "../host-tools/issuance/limits.ts";
 
 interface SimFlags {
   engine: "vm" | "espruino";
@@ -30,7 +31,7 @@ export function register(program: Command): void {
     .option("--console-port <n>", "TCP port of the card's console (default: a free port)", intIn(0, 65535))
     .option("--state <dir>", "keep the card's flash and the issuer's database in DIR, so the card survives a restart")
     .option("--blank", "a board fresh from the factory: no firmware, no profile, no demo card")
-    .option("--digits <n>", "digits of the demo card's codes", intIn(3, 10), 3)
+    .option("--digits <n>", "digits of the demo card's codes", intIn(MIN_DIGITS, MAX_DIGITS), DEFAULT_DIGITS)
     .addOption(
       new Option("--engine <name>", "what runs the firmware: vm (a node:vm realm on the emulated board) or espruino (the real interpreter under qemu, at a card's speed and memory)")
         .choices(["vm", "espruino"])

@@ -14,7 +14,8 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import { ALGORITHMS, MODES } from "./card.ts";
 import { MAX_AMOUNT, MAX_DETAILS, MAX_EXPONENT, MAX_PAYEE } from "../../firmware/core/payment.ts";
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "./payments.ts";
-import { IssuerError, MAX_STEP_SECONDS, type Issuer } from "./service.ts";
+import { MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
+import { IssuerError, type Issuer } from "./service.ts";
 import type { Role } from "./store/types.ts";
 
 declare module "fastify" {
@@ -140,7 +141,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
         body: object(
           {
             mode: { enum: MODES },
-            digits: { type: "integer", minimum: 3, maximum: 10 },
+            digits: { type: "integer", minimum: MIN_DIGITS, maximum: MAX_DIGITS },
             algorithm: { enum: ALGORITHMS },
             step: { type: "integer", minimum: 1, maximum: MAX_STEP_SECONDS },
           },

@@ -20,15 +20,15 @@
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { hotp } from "../../firmware/core/otp.ts";
 import { captionOf, consolePassword, profileRecord } from "../issuance/package.ts";
 import type { Begun, ChipStatus, Confirmed } from "../issuance/protocol.ts";
-import { ALGORITHMS, MODES, stateOf, type CardRecord } from "./card.ts";
-import { fastHash } from "./fast-hash.ts";
+import { ALGORITHMS, MODES, stateOf } from "./card.ts";
+import { cardCodes } from "./card-codes.ts";
 import { IssuanceStore, type IssuanceRow } from "./issuance-store.ts";
 import { ISSUERS } from "./http.ts";
 import type { KeySource } from "./keys.ts";
-import { IssuerError, MAX_STEP_SECONDS, type CreateCardRequest, type Issuer } from "./service.ts";
+import { MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
+import { IssuerError, type CreateCardRequest, type Issuer } from "./service.ts";
 import type { Role } from "./store/types.ts";
 import { decideVerify } from "./verify.ts";
 
@@ -101,7 +101,7 @@ export class Issuance {
     const result = await this.issuer.store.change(cardId, (card) => {
       const now = this.now();
       key = this.keys.cardKey(card);
-      const d = decideVerify({ ...card, blocked: false }, code, now, codeAt(card, key), this.issuer.policy);
+      const d = decideVerify({ ...card, blocked: false }, code, now, cardCodes(card.algorithm, key, card.digits), this.issuer.policy);
       if (!d.result.ok) return { result: d.result };
       return {
         state: { ...(d.state ?? stateOf(card)), blocked: false },
@@ -171,11 +171,6 @@ export class Issuance {
   }
 }
 
-function codeAt(card: CardRecord, key: Uint8Array) {
-  const hash = fastHash(card.algorithm);
-  return (counter: number) => hotp(hash, key, counter, card.digits);
-}
-
 const object = (properties: Record<string, unknown>, required: string[] = []) =>
   ({ type: "object", properties, required, additionalProperties: false }) as const;
 const ID_PARAMS = object({ id: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } }, ["id"]);
@@ -198,7 +193,7 @@ export async function registerIssuance(app: FastifyInstance, o: { issuer: Issuer
             firmware: { type: "string", pattern: FIRMWARE_VERSION.source },
             force: { type: "boolean" },
             mode: { enum: MODES },
-            digits: { type: "integer", minimum: 3, maximum: 10 },
+            digits: { type: "integer", minimum: MIN_DIGITS, maximum: MAX_DIGITS },
             algorithm: { enum: ALGORITHMS },
             step: { type: "integer", minimum: 1, maximum: MAX_STEP_SECONDS },
           },

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { bytesToHex } from "../../firmware/core/bytes.ts";
-import { DEFAULT_DIGITS, DEFAULT_TIME_STEP } from "../../firmware/core/dcvv.ts";
+import { DEFAULT_DIGITS, DEFAULT_TIME_STEP, MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
 import { ALGORITHMS, MODES, stateOf, viewOf, type Algorithm, type CardRecord, type CardView, type Mode, type ProvisioningPackage } from "./card.ts";
 import { newCardData, TEST_BIN } from "./card-data.ts";
 import { cardCodes } from "./card-codes.ts";
@@ -70,8 +70,6 @@ export interface IssuerOptions {
   bin?: string;
 }
 
-export const MAX_STEP_SECONDS = 86400;
-
 /**
  * Refusals that change nothing (backoff, locked, blocked, the last code
  * again, a failed strong resync, an answered retry) are audited at most
@@ -130,7 +128,7 @@ export class Issuer {
     const algorithm = req.algorithm ?? "SHA1";
     const step = req.step ?? DEFAULT_TIME_STEP;
     if (!MODES.includes(mode)) throw new IssuerError(400, 'mode must be "counter" or "time"');
-    if (!Number.isInteger(digits) || digits < 3 || digits > 10) throw new IssuerError(400, "digits must be an integer 3..10");
+    if (!Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) throw new IssuerError(400, `digits must be an integer ${MIN_DIGITS}..${MAX_DIGITS}`);
     if (!ALGORITHMS.includes(algorithm)) throw new IssuerError(400, 'algorithm must be "SHA1" or "SHA256"');
     if (!Number.isInteger(step) || step < 1 || step > MAX_STEP_SECONDS) {
       throw new IssuerError(400, `step must be an integer 1..${MAX_STEP_SECONDS} seconds`);

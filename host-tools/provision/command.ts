@@ -3,6 +3,7 @@
  * issue cards over their serial console (docs/provisioning.md).
  */
 import { InvalidArgumentError, type Command } from "commander";
+import { DEFAULT_DIGITS, DEFAULT_TIME_STEP, MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
 import { VERSION } from "../lib/version.ts";
 
 interface ProvisionFlags {
@@ -48,9 +49,9 @@ export function register(program: Command): void {
     .option("--issuer <url>", "the issuer, e.g. http://127.0.0.1:8470")
     .option("--token <token>", `issuer API token (or set ${TOKEN_ENV}, which keeps it out of the process list)`)
     .option("--mode <mode>", "counter or time", oneOf("counter", "time"), "counter")
-    .option("--digits <n>", "code length (issuer default: 3)", intIn(3, 10))
+    .option("--digits <n>", `code length (issuer default: ${DEFAULT_DIGITS})`, intIn(MIN_DIGITS, MAX_DIGITS))
     .option("--algorithm <alg>", "SHA1 or SHA256 (issuer default: SHA1)", oneOf("SHA1", "SHA256"))
-    .option("--step <seconds>", "time mode: seconds per code (issuer default: 300)", intIn(1, 86400))
+    .option("--step <seconds>", `time mode: seconds per code (issuer default: ${DEFAULT_TIME_STEP})`, intIn(1, MAX_STEP_SECONDS))
     .option("--force", "replace what the card holds (a reissue: the issuer must agree)")
     .option("--card <id>", "with --force on a locked card: the issuer's id of the card it holds")
     .option("--batch <n>", "provision N cards one after another, swapping boards when asked", intIn(1, 100_000))

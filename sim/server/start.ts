@@ -25,6 +25,7 @@ import { BoardCard } from "./card.ts";
 import { ConsoleLog } from "./console-log.ts";
 import { StateStream } from "./events.ts";
 import { startWebServer } from "./server.ts";
+import { DEFAULT_DIGITS, MAX_DIGITS, MIN_DIGITS } from "../../host-tools/issuance/limits.ts";
 
 /** vm: the bundle in a node:vm realm on the emulated board (sim/board); espruino: on the real interpreter (sim/espruino). */
 export type Engine = "vm" | "espruino";
@@ -53,7 +54,7 @@ export interface SimOptions {
  * The demo card shows 3 digits: the card replaces the 3-digit CVV2 printed on
  * a card (document B), and 3 is the issuer's default.
  */
-export const DEMO_DIGITS = 3;
+export const DEMO_DIGITS = DEFAULT_DIGITS;
 
 /** What `inkcard sim --json` prints. */
 export interface SimAddresses {
@@ -127,7 +128,7 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
   if (engine === "espruino" && !haveEspruino()) throw new Error(`the espruino engine needs the interpreter at ${ESPRUINO} (set ESPRUINO)`);
   const config = await loadBoardConfig();
   const digits = o.digits ?? DEMO_DIGITS;
-  if (!Number.isInteger(digits) || digits < 3 || digits > 10) throw new Error(`digits must be an integer 3..10, got ${digits}`);
+  if (!Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) throw new Error(`digits must be an integer ${MIN_DIGITS}..${MAX_DIGITS}, got ${digits}`);
   const dir = o.state ? resolve(o.state) : mkdtempSync(join(tmpdir(), "inkcard-sim-"));
   if (o.state) mkdirSync(dir, { recursive: true, mode: 0o700 });
 
