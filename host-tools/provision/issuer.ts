@@ -22,13 +22,15 @@ export class IssuanceClient {
     private readonly url: string,
     private readonly token: string,
   ) {
+    // The address is echoed in errors, so it must hold no secret; one that is not a URL is not echoed.
     let u: URL;
     try {
       u = new URL(url);
     } catch {
-      throw new ToolError(`--issuer ${url} is not a URL`, "give it as http://host:port");
+      throw new ToolError("--issuer is not a URL", "give it as http://host:port");
     }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new ToolError(`--issuer ${url} is not an http(s) URL`, "give it as http://host:port");
+    if (u.username || u.password) throw new ToolError("--issuer must not carry a user name or password", "give it as http://host:port and the token with --token or INKCARD_ISSUER_TOKEN");
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new ToolError("--issuer is not an http(s) URL", "give it as http://host:port");
     if (!token) throw new ToolError("no issuer token", "pass --token (create one with inkcard issuer token create)");
   }
 
