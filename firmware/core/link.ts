@@ -373,10 +373,20 @@ export class CardLink {
     return true;
   }
 
-  /** Long press while a payment is shown: no answer is made. False when no payment waits. */
+  /**
+   * Long press while a payment is shown: no R is made; the phone is told at
+   * once by an ANSWER with an empty body (sealed, kept for a DUPLICATE as a
+   * confirmation's is), so it need not wait for the payment's expiry. False
+   * when no payment waits.
+   */
   decline(): boolean {
-    if (!this.payment) return false;
+    const link = this.link;
+    if (!this.payment || !link || !link.pair) return false;
+    const sealed = sealFrame(this.o.aead, link.pair, { type: T_ANSWER, cardId: link.cardId, seq: this.paymentSeq, expiry: 0 }, new Uint8Array(0));
+    this.st.answer = sealed;
+    this.st.answerSeq = this.paymentSeq;
     this.forget();
+    this.send(sealed);
     this.st.linkShown = true;
     this.show(drawDeclined, null);
     this.o.timer(this.o.shownMs);

@@ -16,6 +16,7 @@ import { MAX_DETAILS, MAX_PAYEE, encodePayment, type Payment } from "../../firmw
 import { encodeProfile, readProfile } from "../../firmware/core/profile.ts";
 import type { Display, FlashStore } from "../../firmware/core/types.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
+import { readAnswerBody } from "../../host-tools/phone/relay.ts";
 import { Flash } from "../../sim/board/flash.ts";
 import { Storage } from "../../sim/board/storage.ts";
 import { storeOver } from "../support/card-rig.ts";
@@ -189,15 +190,22 @@ describe("core/link: the card's link application", () => {
     expect(paymentAnswer(SHA, P.deriveAnswerKey(SHA, KEY), q)).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: q }));
   });
 
-  it("declines on a long press (no answer made), and wipes a payment at its expiry", () => {
+  it("declines on a long press (no R made, an empty sealed ANSWER sent and kept for a DUPLICATE), and wipes a payment at its expiry", () => {
     const rig = new Rig();
     rig.pair();
     rig.send(payFrame(1, 7));
     let n = rig.notes.length;
     expect(rig.link.decline()).to.equal(true);
-    expect(rig.notes.length).to.equal(n);
+    const [ans] = rig.answers(n);
+    const out = F.newFrame();
+    expect(F.openFrame(aead, PAIR, ans, F.T_ANSWER, CARD, 0, NOW, out)).to.equal(F.OK);
+    expect([out.seq, out.body.length]).to.deep.equal([1, 0]);
+    expect(readAnswerBody(out.body)).to.equal("declined"); // what the phone's relay reads
     expect(rig.shown.at(-1)?.what).to.equal("drawDeclined");
-    expect([rig.state.answer, rig.link.confirm()]).to.deep.equal([null, false]);
+    expect([rig.link.confirm(), rig.link.decline()]).to.deep.equal([false, false]);
+    n = rig.notes.length;
+    rig.send(payFrame(1, 7));
+    expect(rig.answers(n).slice(-1).map(hex)).to.deep.equal([hex(ans)]);
     rig.send(payFrame(2, 8));
     n = rig.notes.length;
     rig.link.wipe(); // the timer at the payment's expiry
