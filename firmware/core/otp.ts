@@ -96,34 +96,39 @@ const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
  * On the card each H is one call of Espruino's native crypto on a list of
  * parts (see PartsHash in hmac.ts): the pads are hashed where they lie, and
  * neither a pad nor the key is ever copied into RAM, so there is nothing
- * secret to wipe afterwards (the inner digest is not key-equivalent).
- * Synchronous, as everything here: one code maker per press.
+ * secret to wipe afterwards (the inner digest is not key-equivalent). The
+ * counter block is not secret. Synchronous, as everything here: one code
+ * maker per press.
+ *
+ * What a call does in JavaScript is cut to what measured cheapest on the
+ * interpreter, which pays for every token it reads (a block it skips
+ * included) and every variable it makes: everything that can be is
+ * prepared here, once; the call's scope chain holds only what it reads
+ * (codeMaker); no local variables in the call (the counter is reused for
+ * the offset and then the number); the digest indexed as it comes (on
+ * Espruino an ArrayBuffer indexes as bytes: PartsHash), not through a
+ * Uint8Array made over it; the rare high word out of line; the leading
+ * zeros added only to a code that has them. Not a DataView for the counter,
+ * though it measured faster still: Espruino keeps the DataView class once
+ * a program names it, and those variables, held while the press draws its
+ * screen, ran the simulator's espruino engine (whose shim takes RAM of its
+ * own) out of memory. bench/press.ts, one interpreter run: 0.45x Espruino's
+ * TOTP module at best, 0.48x by the median of per-round ratios (0.55x
+ * before); bench/memory.ts: press peak 2,146 variables (2,122 before).
  */
 export function padOtp(hash: Hash, pads: Uint8Array, digits: number): (counter: number) => string {
   checkHash(hash);
   checkBytes(pads, "HMAC pads");
-  const B = hash.blockLen;
-  if (pads.length !== 2 * B) throw new Error("HMAC pads must be 2 x " + B + " bytes");
+  if (pads.length !== 2 * hash.blockLen) throw new Error("HMAC pads must be 2 x " + hash.blockLen + " bytes");
   if (!isIntIn(digits, MIN_DIGITS, MAX_DIGITS)) {
     throw new Error("HOTP digits must be an integer " + MIN_DIGITS + ".." + MAX_DIGITS);
   }
-  return codeMaker(partsDigest(hash), [pads.subarray(0, B), new Uint8Array(8)], pads.subarray(B), hash.outputLen - 1, POW10[digits], digits);
+  return codeMaker(partsDigest(hash), [pads.subarray(0, hash.blockLen), new Uint8Array(8)], pads.subarray(hash.blockLen), hash.outputLen - 1, POW10[digits], digits);
 }
 
 /**
- * padOtp's code(counter). The interpreter pays for every token it reads and
- * every variable it makes, so what a code runs is cut to what measured
- * cheapest on it (bench/press.ts): no local variables, the rare paths (a
- * counter of 2^32 or more, a code with leading zeros) in functions of their
- * own so that skipping them costs a few tokens, a DataView that stores the
- * counter's big-endian word in one native call (a counter of 2^32 or more
- * modulo 2^32), and the digest indexed as it comes (PartsHash: on Espruino
- * an ArrayBuffer indexes as bytes, so no Uint8Array is made over it). An
- * interleaved run of the alternatives on the i386 interpreter under qemu
- * (30 rounds, median of per-round ratios): the Uint8Array over the digest
- * and four byte stores, 1.00; without the Uint8Array, 0.98; this, 0.80.
- * Counters are not checked here: the card's come checked from
- * MonotonicCounter and timeStep().
+ * padOtp's code(counter), in a function of its own so that the call's scope
+ * chain holds only what a call reads (the interpreter walks it by name).
  */
 function codeMaker(
   h: (parts: Array<Uint8Array | ArrayBuffer>) => Uint8Array,
@@ -133,30 +138,37 @@ function codeMaker(
   mod: number,
   digits: number,
 ): (counter: number) => string {
-  /** The counter block: a DataView stores a big-endian word in one native call, a counter of 2^32 or more modulo 2^32. */
-  const block = new DataView(inner[1].buffer);
+  /** The counter block. Byte stores, not a DataView: Espruino makes a built-in class the first time a program names it, and keeps it (about 20 variables). */
+  const block = inner[1];
   /** Codes below this have leading zeros. */
   const short = mod / 10;
   /** Above this the block's high word must be written: 2^32 - 1 while it is zero, else -1 (every call, until it is zero again). */
   let high = 4294967295;
+  /** The digest of the call under way. */
   let d: Uint8Array;
   return function (c: number): string {
+    // Not checked here: the card's counters come checked from MonotonicCounter
+    // and timeStep(), and each check would cost every code. The high word is
+    // written only when it is or was not zero (it rarely is), out of line: the
+    // interpreter reads every token of a block it skips.
     if (c > high) high = highWord(block, c);
-    block.setUint32(4, c);
-    // RFC 4226 5.3, as truncate() above, with c reused for the offset and then the number.
+    // A Uint8Array keeps the low 8 bits of what is stored (a counter of 2^32 or more: its low word).
+    block[4] = c >>> 24;
+    block[5] = c >> 16;
+    block[6] = c >> 8;
+    block[7] = c;
+    // RFC 4226 5.3, as truncate() above: c is the offset, then the number; "000000000" pads 10 digits too (n < 2^31 < 10^10).
     c = (d = h([outer, h(inner)]))[last] & 15;
-    return (c = (((d[c] & 0x7f) << 24) | (d[c + 1] << 16) | (d[c + 2] << 8) | d[c + 3]) % mod) < short ? zeros(c, digits) : c + "";
+    return (c = (((d[c] & 0x7f) << 24) | (d[c + 1] << 16) | (d[c + 2] << 8) | d[c + 3]) % mod) < short ? ("000000000" + c).substr(-digits) : c + "";
   };
 }
 
 /** Writes counter's high word into the block; returns codeMaker's next `high`. */
-function highWord(block: DataView, counter: number): number {
+function highWord(block: Uint8Array, counter: number): number {
   const hi = Math.floor(counter / 4294967296);
-  block.setUint32(0, hi);
+  block[0] = hi >>> 24;
+  block[1] = hi >> 16;
+  block[2] = hi >> 8;
+  block[3] = hi;
   return hi ? -1 : 4294967295;
-}
-
-/** n (below 10^digits) in exactly `digits` digits; "000000000" pads 10 digits too (n < 2^31 < 10^10). */
-function zeros(n: number, digits: number): string {
-  return ("000000000" + n).substr(-digits);
 }
