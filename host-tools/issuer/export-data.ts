@@ -1,12 +1,11 @@
 /**
- * What `inkcard issuer export` exports: every issued card (issuance table),
+ * What `inkcard issuer export` exports: every issued card (the store's issuance table),
  * with its record from the issuer's store and its key derived from the
  * master key. Kept apart from export.ts so the command's help stays instant.
  */
 import { readFileSync, statSync } from "node:fs";
 import { hexToBytes } from "../../firmware/core/bytes.ts";
 import type { ExportCard } from "./export.ts";
-import { IssuanceStore } from "./issuance-store.ts";
 import { checkMasterKey, DerivedKeys, loadMasterKey, MASTER_KEY_ENV } from "./keys.ts";
 import { isPostgresUrl, openStore } from "./store/open.ts";
 
@@ -41,10 +40,9 @@ export async function collect(db: string, master: { file?: string; dev?: boolean
   } finally {
     masterKey.fill(0);
   }
-  const table = await IssuanceStore.open(db);
   try {
     const out: ExportCard[] = [];
-    for (const row of await table.issued()) {
+    for (const row of await store.issuedCards()) {
       const card = await store.getCard(row.cardId);
       if (!card || card.blocked) continue; // a blocked card must not verify anywhere
       out.push({
@@ -60,7 +58,6 @@ export async function collect(db: string, master: { file?: string; dev?: boolean
     }
     return out;
   } finally {
-    await table.close();
     await store.close();
   }
 }

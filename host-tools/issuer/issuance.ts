@@ -15,6 +15,8 @@
  * attempt abandons the chip's pending one (its card stays blocked for good).
  * Every step is in the issuer's audit trail as a "provision" event. Each
  * step is safe to repeat after a crash between its writes: see the notes.
+ * Which chip each card went to, and its state, is the issuer store's
+ * issuance table (store/schema.ts, version 6).
  * The messages are host-tools/issuance/protocol.ts, the profile record both
  * sides compute host-tools/issuance/package.ts.
  */
@@ -24,12 +26,11 @@ import { captionOf, consolePassword, profileRecord } from "../issuance/package.t
 import type { Begun, ChipStatus, Confirmed } from "../issuance/protocol.ts";
 import { ALGORITHMS, MODES, stateOf } from "./card.ts";
 import { cardCodes } from "./card-codes.ts";
-import { IssuanceStore, type IssuanceRow } from "./issuance-store.ts";
 import { ISSUERS } from "./http.ts";
 import type { KeySource } from "./keys.ts";
 import { MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
 import { IssuerError, type CreateCardRequest, type Issuer } from "./service.ts";
-import type { Role } from "./store/types.ts";
+import type { IssuanceRow, Role } from "./store/types.ts";
 import { decideVerify } from "./verify.ts";
 
 export interface BeginRequest extends CreateCardRequest {
@@ -45,13 +46,12 @@ export class Issuance {
   constructor(
     private readonly issuer: Issuer,
     private readonly keys: KeySource,
-    private readonly table: IssuanceStore,
     private readonly now: () => number = Date.now,
   ) {}
 
   async status(chipSerial: string): Promise<ChipStatus> {
     const out: ChipStatus = { chipSerial };
-    for (const r of await this.table.current(chipSerial)) {
+    for (const r of await this.issuer.store.chipIssuance(chipSerial)) {
       if (r.state === "issued" || r.state === "pending") out[r.state] = { cardId: r.cardId, digest: r.digest };
     }
     return out;
@@ -59,7 +59,7 @@ export class Issuance {
 
   async begin(req: BeginRequest, caller: string): Promise<Begun> {
     const chip = req.chipSerial;
-    const rows = await this.table.current(chip);
+    const rows = await this.issuer.store.chipIssuance(chip);
     const issued = rows.find((r) => r.state === "issued");
     if (issued && !req.force) {
       throw new IssuerError(409, `chip ${chip} already holds issued card ${issued.cardId}; reissuing it needs force`);
@@ -68,14 +68,14 @@ export class Issuance {
 
     // The row first, with the card's id: a crash before the card exists leaves a pending row the next attempt abandons.
     const id = randomUUID();
-    if (!(await this.table.insertPending({ cardId: id, chipSerial: chip, firmware: req.firmware, at: this.now() }))) {
+    if (!(await this.issuer.store.insertPendingIssuance({ cardId: id, chipSerial: chip, firmware: req.firmware, at: this.now() }))) {
       throw new IssuerError(409, `another issuance for chip ${chip} started just now; try again`);
     }
     const made = await this.issuer.createCard({ mode: req.mode, digits: req.digits, algorithm: req.algorithm, step: req.step }, caller, { id, blocked: true });
     const caption = captionOf(made.card.pan);
     const { record, digest } = profileRecord(made.package, caption);
     record.fill(0);
-    await this.table.setDigest(id, digest, this.now());
+    await this.issuer.store.setIssuanceDigest(id, digest, this.now());
     const detail = `begun for chip ${chip}, firmware ${req.firmware}` + (issued ? `, to replace ${issued.cardId}` : "");
     await this.audit(id, "ok", caller, detail);
     return { ...made, caption, digest, ...(issued ? { replaces: issued.cardId } : {}) };
@@ -91,7 +91,7 @@ export class Issuance {
    * code finishes it.
    */
   async confirm(cardId: string, digest: string, code: string, caller: string): Promise<Confirmed> {
-    const row = await this.table.get(cardId);
+    const row = await this.issuer.store.getIssuance(cardId);
     if (!row) throw new IssuerError(404, "no issuance for this card");
     if (row.state !== "pending") throw new IssuerError(409, `this card's issuance is ${row.state}, not pending: start again`);
     if (digest !== row.digest) {
@@ -115,10 +115,10 @@ export class Issuance {
       throw new IssuerError(409, `the card's first code was refused: ${result.reason}${wait}`);
     }
     // A reissue: the card it replaces stops verifying before the new one counts as issued.
-    for (const old of await this.table.current(row.chipSerial)) {
+    for (const old of await this.issuer.store.chipIssuance(row.chipSerial)) {
       if (old.state === "issued" && old.cardId !== cardId) await this.block(old.cardId, caller, `replaced by ${cardId}`);
     }
-    if (!(await this.table.promote(cardId, row.chipSerial, this.now()))) {
+    if (!(await this.issuer.store.promoteIssuance(cardId, row.chipSerial, this.now()))) {
       throw new IssuerError(409, "this card's issuance was abandoned meanwhile: start again");
     }
     return { cardId, state: "issued", consolePassword: consolePassword(key) };
@@ -132,7 +132,7 @@ export class Issuance {
    * work, and no station reads the others' cards.
    */
   async password(cardId: string, caller: string, role: Role = "admin"): Promise<Confirmed> {
-    const row = await this.table.get(cardId);
+    const row = await this.issuer.store.getIssuance(cardId);
     if (!row) throw new IssuerError(404, "no issuance for this card");
     if (row.state !== "issued") throw new IssuerError(409, `this card is ${row.state}, not issued`);
     if (role !== "admin") {
@@ -155,7 +155,7 @@ export class Issuance {
   /** Block first, then mark void: a crash in between leaves a pending row the next attempt abandons again. */
   private async abandon(r: IssuanceRow, caller: string): Promise<void> {
     await this.block(r.cardId, caller, "abandoned: a new attempt for the chip began");
-    await this.table.abandon(r.cardId, this.now());
+    await this.issuer.store.abandonIssuance(r.cardId, this.now());
   }
 
   private async block(cardId: string, caller: string, detail: string): Promise<void> {
@@ -176,11 +176,9 @@ const object = (properties: Record<string, unknown>, required: string[] = []) =>
 const ID_PARAMS = object({ id: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } }, ["id"]);
 const DIGEST = { type: "string", pattern: "^[0-9a-f]{64}$" } as const;
 
-/** Adds the routes above to the issuer's app (its bearer-token check covers them) and closes the table with it. */
-export async function registerIssuance(app: FastifyInstance, o: { issuer: Issuer; keys: KeySource; db: string; now?: () => number }): Promise<Issuance> {
-  const table = await IssuanceStore.open(o.db);
-  app.addHook("onClose", async () => table.close());
-  const issuance = new Issuance(o.issuer, o.keys, table, o.now);
+/** Adds the routes above to the issuer's app (its bearer-token check covers them). */
+export function registerIssuance(app: FastifyInstance, o: { issuer: Issuer; keys: KeySource; now?: (() => number) | undefined }): Issuance {
+  const issuance = new Issuance(o.issuer, o.keys, o.now);
 
   app.post(
     "/v1/issuance",

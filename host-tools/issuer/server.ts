@@ -53,7 +53,7 @@ export async function startIssuer(o: StartOptions): Promise<RunningIssuer> {
     const issuer = new Issuer({ store, keys, policy: o.policy, now: o.now, bin: o.bin });
     await applyRestoreRule(store, issuer.policy, o.now ?? Date.now); // before serving: a restored backup's rule
     const app = buildApp(issuer, { logLevel: o.logLevel });
-    await registerIssuance(app, { issuer, keys, db: o.db, now: o.now }); // issue 5: cards bound to chips, verify after burn
+    registerIssuance(app, { issuer, keys, now: o.now }); // issue 5: cards bound to chips, verify after burn
     await app.listen({ host: HOST, port: o.port ?? DEFAULT_PORT });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : o.port;

@@ -5,6 +5,7 @@
  */
 import Database from "better-sqlite3";
 import { expect } from "chai";
+import { randomUUID } from "node:crypto";
 import { closeSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { CardRecord } from "../../host-tools/issuer/card.ts";
@@ -217,5 +218,17 @@ describe("issuer SQLite store: the card log", () => {
     expect(await failure(bump(s, c.id))).to.match(/WAL could not be synced to disk \(EBADF\): restart the issuer/);
     expect(await failure(bump(s, c.id))).to.match(/restart the issuer/);
     sync.wal = undefined; // already closed: close() must not close it again
+  });
+
+  it("answers an issuance write only once the WAL holding it is synced, and refuses it once a sync failed", async () => {
+    const s = await store();
+    const sync = (s as unknown as { walSync: { wal?: number } }).walSync;
+    closeSync(sync.wal!);
+    const failure = (p: Promise<unknown>) => p.then(() => "resolved", (e: Error) => e.message);
+    const pending = (chipSerial: string) => s.insertPendingIssuance({ cardId: randomUUID(), chipSerial, firmware: "1.0", at: 1 });
+    expect(await failure(pending("chip-1"))).to.match(/WAL could not be synced to disk \(EBADF\): restart the issuer/);
+    expect(await failure(pending("chip-2"))).to.match(/restart the issuer/);
+    expect(await s.chipIssuance("chip-2"), "refused before writing").to.deep.equal([]);
+    sync.wal = undefined;
   });
 });

@@ -1,13 +1,66 @@
 /** One behaviour suite for both stores (SQLite file, PostgreSQL database): the Store contract of store/types.ts. */
+import Database from "better-sqlite3";
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { openStore } from "../../host-tools/issuer/store/open.ts";
+import { MIGRATIONS } from "../../host-tools/issuer/store/schema.ts";
 import type { AuditEntry, Store } from "../../host-tools/issuer/store/types.ts";
 import { newCard, postgresDb, sqliteDb, type TestDb } from "./support.ts";
 
 const audit = (cardId: string, event: AuditEntry["event"] = "issue", outcome = "ok"): AuditEntry => ({
   at: 1_700_000_000_000, cardId, event, outcome, caller: "tok_test", detail: "d",
 });
+
+/** The issuance table as issuance-store.ts made it beside the schema, before schema version 6 took it in. */
+const OLD_ISSUANCE_TABLE = [
+  `CREATE TABLE IF NOT EXISTS issuance (
+     card_id     TEXT PRIMARY KEY,
+     chip_serial TEXT NOT NULL,
+     state       TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'void', 'replaced')),
+     digest      TEXT NOT NULL,
+     firmware    TEXT NOT NULL,
+     created_at  BIGINT NOT NULL,
+     updated_at  BIGINT NOT NULL)`,
+  "CREATE INDEX IF NOT EXISTS issuance_by_chip ON issuance (chip_serial)",
+  "CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_issued ON issuance (chip_serial) WHERE state = 'issued'",
+  "CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_pending ON issuance (chip_serial) WHERE state = 'pending'",
+];
+
+/**
+ * A database as the code before schema version 6 left it: the schema at
+ * version 5, and the issuance table made by the issuance code, holding
+ * `rows` (statements with `?` placeholders, run in order).
+ */
+async function version5WithIssuance(kind: "sqlite" | "postgres", url: string, rows: [string, unknown[]][]): Promise<void> {
+  const statements: [string, unknown[]][] = [["CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", []]];
+  for (const m of MIGRATIONS.filter((m) => m.version <= 5)) {
+    const sql = kind === "sqlite" ? m.sqlite : m.postgres;
+    if (sql) statements.push([sql, []]);
+    statements.push(["INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", [m.version]]);
+  }
+  statements.push(...OLD_ISSUANCE_TABLE.map((sql): [string, unknown[]] => [sql, []]), ...rows);
+  if (kind === "sqlite") {
+    const db = new Database(url);
+    try {
+      db.pragma("journal_mode = WAL");
+      for (const [sql, args] of statements) args.length === 0 ? db.exec(sql) : db.prepare(sql).run(...args);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const [sql, args] of statements) {
+      let n = 0;
+      await c.query(sql.replace(/\?/g, () => `$${++n}`), args);
+    }
+  } finally {
+    await c.end();
+  }
+}
 
 for (const make of [sqliteDb, postgresDb]) {
   const db: TestDb = make();
@@ -163,6 +216,71 @@ for (const make of [sqliteDb, postgresDb]) {
       expect((await store.getCard(c.id))!.version).to.equal(0);
       expect((await store.listAudit({ cardId: c.id, limit: 10 })).length).to.equal(1);
       expect(await store.cardIds()).to.deep.equal([c.id]);
+    });
+
+    it("keeps which chip each card was issued to: one pending and one issued card per chip", async () => {
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      expect(await store.insertPendingIssuance({ cardId: a, chipSerial: "chip-1", firmware: "1.0", at: 10 })).to.equal(true);
+      expect(await store.getIssuance(a)).to.deep.equal({ cardId: a, chipSerial: "chip-1", state: "pending", digest: "", firmware: "1.0", createdAt: 10, updatedAt: 10 });
+      expect(await store.insertPendingIssuance({ cardId: b, chipSerial: "chip-1", firmware: "1.0", at: 11 }), "a second pending card").to.equal(false);
+      expect(await store.insertPendingIssuance({ cardId: a, chipSerial: "chip-2", firmware: "1.0", at: 11 }), "the same card again").to.equal(false);
+      expect(await store.getIssuance(b)).to.equal(undefined);
+      await store.setIssuanceDigest(a, "ab".repeat(32), 12);
+      expect(await store.promoteIssuance(a, "chip-1", 13)).to.equal(true);
+      expect(await store.promoteIssuance(a, "chip-1", 14), "no longer pending").to.equal(false);
+      await store.setIssuanceDigest(a, "cd".repeat(32), 15); // not pending: nothing changes
+      expect(await store.getIssuance(a)).to.deep.include({ state: "issued", digest: "ab".repeat(32), updatedAt: 13 });
+
+      // A reissue: b pending beside issued a, abandoned; then c replaces a.
+      expect(await store.insertPendingIssuance({ cardId: b, chipSerial: "chip-1", firmware: "1.1", at: 20 })).to.equal(true);
+      expect((await store.chipIssuance("chip-1")).map((r) => [r.cardId, r.state])).to.deep.equal([[a, "issued"], [b, "pending"]]);
+      await store.abandonIssuance(b, 21);
+      expect(await store.promoteIssuance(b, "chip-1", 22), "abandoned").to.equal(false);
+      expect(await store.getIssuance(a)).to.deep.include({ state: "issued" });
+      expect(await store.insertPendingIssuance({ cardId: c, chipSerial: "chip-1", firmware: "1.1", at: 30 })).to.equal(true);
+      expect(await store.promoteIssuance(c, "chip-1", 31)).to.equal(true);
+      expect([(await store.getIssuance(a))?.state, (await store.getIssuance(b))?.state, (await store.getIssuance(c))?.state]).to.deep.equal(["replaced", "void", "issued"]);
+      expect((await store.chipIssuance("chip-1")).map((r) => r.cardId)).to.deep.equal([c]);
+      expect((await store.issuedCards()).map((r) => r.cardId)).to.deep.equal([c]);
+    });
+
+    it("of several stores racing to begin an issuance for one chip, exactly one wins", async () => {
+      const others = [await openStore(url), await openStore(url)];
+      try {
+        const wins = await Promise.all(
+          [store, ...others, store].map((s, i) => s.insertPendingIssuance({ cardId: randomUUID(), chipSerial: "chip-race", firmware: "1.0", at: i })),
+        );
+        expect(wins.filter((w) => w)).to.have.length(1);
+        expect(await others[0].chipIssuance("chip-race")).to.have.length(1);
+      } finally {
+        for (const o of others) await o.close();
+      }
+    });
+
+    it("upgrades a database whose issuance table the code before schema version 6 made, keeping its rows", async function () {
+      const old = await db.create(this);
+      const [a, b] = [randomUUID(), randomUUID()];
+      const insert = "INSERT INTO issuance (card_id, chip_serial, state, digest, firmware, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+      await version5WithIssuance(db.kind, old, [
+        [insert, [a, "chip-old", "issued", "ab".repeat(32), "0.9", 1_700_000_000_000, 1_700_000_000_001]],
+        [insert, [b, "chip-old", "pending", "", "1.0", 1_700_000_000_002, 1_700_000_000_002]],
+      ]);
+      const upgraded = await openStore(old, { create: false });
+      try {
+        expect(upgraded.created).to.equal(false);
+        expect(await upgraded.getIssuance(a)).to.deep.equal({
+          cardId: a, chipSerial: "chip-old", state: "issued", digest: "ab".repeat(32), firmware: "0.9", createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_001,
+        });
+        expect((await upgraded.issuedCards()).map((r) => r.cardId)).to.deep.equal([a]);
+        expect(await upgraded.insertPendingIssuance({ cardId: randomUUID(), chipSerial: "chip-old", firmware: "1.0", at: 5 }), "its indexes hold").to.equal(false);
+        expect(await upgraded.promoteIssuance(b, "chip-old", 6)).to.equal(true);
+        expect((await upgraded.chipIssuance("chip-old")).map((r) => [r.cardId, r.state])).to.deep.equal([[b, "issued"]]);
+      } finally {
+        await upgraded.close();
+      }
+      const again = await openStore(old, { create: false });
+      expect((await again.issuedCards()).map((r) => r.cardId), "migrating twice changes nothing").to.deep.equal([b]);
+      await again.close();
     });
 
     it("opens a database that holds no issuer only when asked to create one", async function () {

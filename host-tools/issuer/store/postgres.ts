@@ -5,6 +5,8 @@
  * its transaction, so requests for one card are serialised across every
  * process, and writes with a conditional UPDATE on the version. COMMIT
  * returns once the WAL is flushed (synchronous_commit = on, the default).
+ * The issuance table's writes (issuance.ts) run one after another across
+ * every process, each in a transaction under an advisory lock.
  */
 import pg from "pg";
 import type { CardRecord } from "../card.ts";
@@ -16,6 +18,8 @@ import {
   CARD_COLUMNS,
   cardFromRow,
   checkLinkChange,
+  ISSUANCE_COLUMNS,
+  issuanceFromRow,
   PAYMENT_COLUMNS,
   paymentFromRow,
   paymentValues,
@@ -24,6 +28,7 @@ import {
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type IssuanceRow,
   type LinkChange,
   type LinkState,
   type PaymentRecord,
@@ -39,6 +44,8 @@ const types = {
 
 /** Key of the advisory lock that serialises migrations run by several processes at once. */
 const MIGRATION_LOCK = 0x696e6b63; // "inkc"
+/** Key of the advisory lock that serialises the issuance table's writes (the key they have always taken). */
+const ISSUANCE_LOCK = 1769632617;
 
 const SELECT_FOR_UPDATE = { name: "card_for_update", text: `SELECT ${CARD_COLUMNS}, last_audit_id FROM cards WHERE id = $1 FOR UPDATE` };
 const UPDATE_STATE = {
@@ -265,6 +272,64 @@ export class PostgresStore implements Store {
 
   async cardIds(): Promise<string[]> {
     return (await this.pool.query("SELECT id FROM cards ORDER BY created_at, id")).rows.map((r) => r.id as string);
+  }
+
+  async getIssuance(cardId: string): Promise<IssuanceRow | undefined> {
+    return (await this.issuance("card_id = $1", [cardId]))[0];
+  }
+
+  chipIssuance(chipSerial: string): Promise<IssuanceRow[]> {
+    return this.issuance("chip_serial = $1 AND state IN ('pending', 'issued')", [chipSerial]);
+  }
+
+  issuedCards(): Promise<IssuanceRow[]> {
+    return this.issuance("state = 'issued'", []);
+  }
+
+  private async issuance(where: string, values: unknown[]): Promise<IssuanceRow[]> {
+    const r = await this.pool.query(`SELECT ${ISSUANCE_COLUMNS} FROM issuance WHERE ${where} ORDER BY created_at, card_id`, values);
+    return r.rows.map(issuanceFromRow);
+  }
+
+  /** The unique indexes refuse a second pending card of a chip: DO NOTHING, no row. */
+  insertPendingIssuance(r: { cardId: string; chipSerial: string; firmware: string; at: number }): Promise<boolean> {
+    return this.issuanceTx(async (c) => {
+      const q = await c.query(`INSERT INTO issuance (${ISSUANCE_COLUMNS}) VALUES ($1, $2, 'pending', '', $3, $4, $5) ON CONFLICT DO NOTHING`, [
+        r.cardId, r.chipSerial, r.firmware, r.at, r.at,
+      ]);
+      return q.rowCount === 1;
+    });
+  }
+
+  async setIssuanceDigest(cardId: string, digest: string, at: number): Promise<void> {
+    await this.issuanceTx((c) => c.query("UPDATE issuance SET digest = $1, updated_at = $2 WHERE card_id = $3 AND state = 'pending'", [digest, at, cardId]));
+  }
+
+  async abandonIssuance(cardId: string, at: number): Promise<void> {
+    await this.issuanceTx((c) => c.query("UPDATE issuance SET state = 'void', updated_at = $1 WHERE card_id = $2 AND state = 'pending'", [at, cardId]));
+  }
+
+  promoteIssuance(cardId: string, chipSerial: string, at: number): Promise<boolean> {
+    return this.issuanceTx(async (c) => {
+      await c.query(
+        `UPDATE issuance SET state = 'replaced', updated_at = $1 WHERE chip_serial = $2 AND state = 'issued'
+           AND EXISTS (SELECT 1 FROM issuance WHERE card_id = $3 AND state = 'pending')`,
+        [at, chipSerial, cardId],
+      );
+      return (await c.query("UPDATE issuance SET state = 'issued', updated_at = $1 WHERE card_id = $2 AND state = 'pending'", [at, cardId])).rowCount === 1;
+    });
+  }
+
+  /**
+   * An issuance write in a transaction under ISSUANCE_LOCK: the writes of
+   * every process run one after another, so a promotion's two steps see the
+   * pending row as no abandon in between could leave it.
+   */
+  private issuanceTx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.tx(async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock($1)", [ISSUANCE_LOCK]);
+      return fn(c);
+    });
   }
 
   async close(): Promise<void> {

@@ -150,6 +150,36 @@ const LINK = `
   );
   CREATE INDEX payments_by_card ON payments (card_id);`;
 
+/**
+ * Version 6: issuance (issuance.ts, docs/provisioning.md), which chip each
+ * card was issued to and how far its issuance got:
+ *
+ *   pending   a package was handed out; the card is blocked until the tool
+ *             proves the card holds it (verify after burn)
+ *   issued    proven: the one card of that chip that verifies codes
+ *   void      abandoned before it was proven (a later attempt replaced it)
+ *   replaced  reissued: the chip now holds another card
+ *
+ * Unique indexes keep at most one issued and one pending card per chip, so
+ * two tools racing on one chip cannot both win. The table and its indexes
+ * are those the issuance code made for itself, beside the schema, before
+ * this version: IF NOT EXISTS keeps the rows of a database that has them.
+ * Times are BIGINT milliseconds in both databases.
+ */
+const ISSUANCE = `
+  CREATE TABLE IF NOT EXISTS issuance (
+    card_id     TEXT PRIMARY KEY,
+    chip_serial TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'void', 'replaced')),
+    digest      TEXT NOT NULL,
+    firmware    TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS issuance_by_chip ON issuance (chip_serial);
+  CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_issued ON issuance (chip_serial) WHERE state = 'issued';
+  CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_pending ON issuance (chip_serial) WHERE state = 'pending';`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -160,6 +190,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 3, sqlite: LOG },
   { version: 4, sqlite: ROLES_AND_META, postgres: ROLES_AND_META },
   { version: 5, sqlite: LINK, postgres: LINK },
+  { version: 6, sqlite: ISSUANCE, postgres: ISSUANCE },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

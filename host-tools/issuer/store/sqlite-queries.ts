@@ -12,7 +12,7 @@
  */
 import type Database from "better-sqlite3";
 import { auditRecord, parseBatch, parseEntry, PREV, type BatchRow, type LogEntry } from "./log.ts";
-import { CARD_COLUMNS, PAYMENT_COLUMNS, type AuditRecord } from "./types.ts";
+import { CARD_COLUMNS, ISSUANCE_COLUMNS, PAYMENT_COLUMNS, type AuditRecord } from "./types.ts";
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -64,6 +64,23 @@ export function prepareStatements(db: Database.Database) {
     payment: db.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
     insertPayment: db.prepare(`INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     updatePayment: db.prepare("UPDATE payments SET status = ?, failures = ?, updated_at = ? WHERE id = ?"),
+    // Issuance (issuance.ts). The unique indexes refuse a second pending card of a chip: DO NOTHING, changes 0.
+    issuance: db.prepare(`SELECT ${ISSUANCE_COLUMNS} FROM issuance WHERE card_id = ?`),
+    chipIssuance: db.prepare(
+      `SELECT ${ISSUANCE_COLUMNS} FROM issuance WHERE chip_serial = ? AND state IN ('pending', 'issued') ORDER BY created_at, card_id`,
+    ),
+    issuedCards: db.prepare(`SELECT ${ISSUANCE_COLUMNS} FROM issuance WHERE state = 'issued' ORDER BY created_at, card_id`),
+    insertPendingIssuance: db.prepare(
+      `INSERT INTO issuance (${ISSUANCE_COLUMNS}) VALUES (?, ?, 'pending', '', ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    setIssuanceDigest: db.prepare("UPDATE issuance SET digest = ?, updated_at = ? WHERE card_id = ? AND state = 'pending'"),
+    abandonIssuance: db.prepare("UPDATE issuance SET state = 'void', updated_at = ? WHERE card_id = ? AND state = 'pending'"),
+    // A promotion's two steps, in one transaction: the issued card of the chip is replaced only if this one is pending.
+    replaceIssued: db.prepare(
+      `UPDATE issuance SET state = 'replaced', updated_at = ? WHERE chip_serial = ? AND state = 'issued'
+         AND EXISTS (SELECT 1 FROM issuance WHERE card_id = ? AND state = 'pending')`,
+    ),
+    promoteIssuance: db.prepare("UPDATE issuance SET state = 'issued', updated_at = ? WHERE card_id = ? AND state = 'pending'"),
   };
 }
 

@@ -24,6 +24,9 @@
  * of the WAL after COMMIT (store/sqlite-durability.ts): a change resolves
  * only once it is on disk, and a failed sync fails the store. The
  * statements and the reads of the audit trail are in store/sqlite-queries.ts.
+ * The issuance table's few writes (issuance.ts) are not batched: each runs
+ * in a BEGIN IMMEDIATE ... COMMIT of its own and resolves, as a change
+ * does, once the WAL holding it is synced.
  */
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, openSync, statSync } from "node:fs";
@@ -37,6 +40,7 @@ import { WalSync } from "./sqlite-durability.ts";
 import { entryAt, prepareStatements, recent, trail, type Statements } from "./sqlite-queries.ts";
 import {
   checkLinkChange,
+  issuanceFromRow,
   paymentFromRow,
   paymentValues,
   tokenFromRow,
@@ -44,6 +48,7 @@ import {
   type AuditQuery,
   type AuditRecord,
   type Change,
+  type IssuanceRow,
   type LinkChange,
   type LinkState,
   type PaymentRecord,
@@ -440,6 +445,50 @@ export class SqliteStore implements Store {
 
   async cardIds(): Promise<string[]> {
     return this.st.cardIds.all() as string[];
+  }
+
+  async getIssuance(cardId: string): Promise<IssuanceRow | undefined> {
+    const r = this.st.issuance.get(cardId) as Record<string, unknown> | undefined;
+    return r && issuanceFromRow(r);
+  }
+
+  async chipIssuance(chipSerial: string): Promise<IssuanceRow[]> {
+    return (this.st.chipIssuance.all(chipSerial) as Record<string, unknown>[]).map(issuanceFromRow);
+  }
+
+  async issuedCards(): Promise<IssuanceRow[]> {
+    return (this.st.issuedCards.all() as Record<string, unknown>[]).map(issuanceFromRow);
+  }
+
+  insertPendingIssuance(r: { cardId: string; chipSerial: string; firmware: string; at: number }): Promise<boolean> {
+    return this.issuanceWrite(() => this.st.insertPendingIssuance.run(r.cardId, r.chipSerial, r.firmware, r.at, r.at).changes === 1);
+  }
+
+  async setIssuanceDigest(cardId: string, digest: string, at: number): Promise<void> {
+    await this.issuanceWrite(() => this.st.setIssuanceDigest.run(digest, at, cardId));
+  }
+
+  async abandonIssuance(cardId: string, at: number): Promise<void> {
+    await this.issuanceWrite(() => this.st.abandonIssuance.run(at, cardId));
+  }
+
+  promoteIssuance(cardId: string, chipSerial: string, at: number): Promise<boolean> {
+    return this.issuanceWrite(() => {
+      this.st.replaceIssued.run(at, chipSerial, cardId);
+      return this.st.promoteIssuance.run(at, cardId).changes === 1;
+    });
+  }
+
+  /**
+   * An issuance write: fn in a transaction of its own under the write lock
+   * (write()), resolving once it is durable, as a change. A store whose
+   * sync failed refuses it before writing.
+   */
+  private async issuanceWrite<T>(fn: () => T): Promise<T> {
+    if (this.walSync.failed) throw this.walSync.failed;
+    const result = this.write(fn);
+    await this.durable();
+    return result;
   }
 
   /**

@@ -101,6 +101,22 @@ export interface LinkChange<T> extends Change<T> {
   payment?: PaymentRecord | undefined;
 }
 
+/** An issuance's state (schema.ts, version 6, says what each means). */
+export type IssuanceState = "pending" | "issued" | "void" | "replaced";
+
+/** A row of the issuance table: which chip a card was issued to (issuance.ts). */
+export interface IssuanceRow {
+  cardId: string;
+  chipSerial: string;
+  state: IssuanceState;
+  /** SHA-256 of the profile record issued, hex ("" until known). */
+  digest: string;
+  /** Firmware version the card reported. */
+  firmware: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** What a token may do (http.ts checks it on every route; docs/issuer-api.md has the table). */
 export type Role = "verify" | "issue" | "admin";
 export const ROLES: readonly Role[] = ["verify", "issue", "admin"];
@@ -161,6 +177,27 @@ export interface Store {
     decide: (card: CardRecord, link: LinkState, payment: PaymentRecord | undefined) => LinkChange<T>,
   ): Promise<T | undefined>;
   getPayment(id: string): Promise<PaymentRecord | undefined>;
+  /** The issuance of a card (issuance.ts), if it has one. */
+  getIssuance(cardId: string): Promise<IssuanceRow | undefined>;
+  /** The chip's pending and issued cards, oldest first. */
+  chipIssuance(chipSerial: string): Promise<IssuanceRow[]>;
+  /** Every issued card, oldest first (what an export carries). */
+  issuedCards(): Promise<IssuanceRow[]>;
+  /**
+   * A pending issuance with no digest yet. False, writing nothing, when the
+   * chip already has a pending card (another tool is at it) or the card an
+   * issuance: the unique indexes decide, so of tools racing one wins.
+   */
+  insertPendingIssuance(r: { cardId: string; chipSerial: string; firmware: string; at: number }): Promise<boolean>;
+  /** The digest of a pending issuance (nothing when it is not pending). */
+  setIssuanceDigest(cardId: string, digest: string, at: number): Promise<void>;
+  /** pending -> void (nothing when it is not pending). */
+  abandonIssuance(cardId: string, at: number): Promise<void>;
+  /**
+   * In one transaction: the chip's issued card becomes replaced, and this
+   * pending one issued. False (nothing changed) if it was not pending.
+   */
+  promoteIssuance(cardId: string, chipSerial: string, at: number): Promise<boolean>;
   /** The ids of every card, for rules applied to them all (restore.ts). */
   cardIds(): Promise<string[]>;
   /** True when the database held no issuer schema before this store migrated it. */
@@ -257,4 +294,19 @@ export function checkLinkChange(cardId: string, link: LinkState, before: Payment
     if (p.cardId !== cardId) throw new Error("a payment must be changed under its own card");
     if (before && (before.id !== p.id || before.txId !== p.txId || before.issuerSeq !== p.issuerSeq)) throw new Error("a payment's id, transaction and seq never change");
   }
+}
+
+export const ISSUANCE_COLUMNS = "card_id, chip_serial, state, digest, firmware, created_at, updated_at";
+
+/** A row of the issuance table (both stores select ISSUANCE_COLUMNS). */
+export function issuanceFromRow(r: Record<string, unknown>): IssuanceRow {
+  return {
+    cardId: String(r.card_id),
+    chipSerial: String(r.chip_serial),
+    state: r.state as IssuanceState,
+    digest: String(r.digest),
+    firmware: String(r.firmware),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
 }
