@@ -138,7 +138,7 @@ function codeMaker(
   mod: number,
   digits: number,
 ): (counter: number) => string {
-  /** The counter block. Byte stores, not a DataView: Espruino makes a built-in class the first time a program names it, and keeps it (about 20 variables). */
+  /** The counter block (byte stores, not a DataView: see padOtp). */
   const block = inner[1];
   /** Codes below this have leading zeros. */
   const short = mod / 10;

@@ -26,6 +26,7 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, rmSync, statSync, unlink
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CONSOLE_REFUSAL } from "../../host-tools/serial/tcp-console.ts";
 
 /** A serial line to a card: the simulated REPL (repl.ts), or the real interpreter's console (sim/espruino/card.ts). */
 export interface ConsoleLine {
@@ -64,8 +65,8 @@ const PTY_TIMEOUT_MS = 5000;
 const AUTH_MS = 10_000;
 /** A token line is 64 hex digits (and a CR); a client that sends more without a newline is not sending one. */
 const MAX_TOKEN_LINE = 256;
-/** What a refused client is told (host-tools/serial/tcp-console.ts CONSOLE_REFUSAL recognises it). No secret in it. */
-const REFUSAL = "inkcard console: refused, the first line must be the console token (consoleToken in `inkcard sim --json`)\r\n";
+/** What a refused client is told: the tools recognise CONSOLE_REFUSAL. No secret in it. */
+const REFUSAL = `${CONSOLE_REFUSAL} (consoleToken in \`inkcard sim --json\`)\r\n`;
 
 const digest = (s: string | Buffer) => createHash("sha256").update(s).digest();
 

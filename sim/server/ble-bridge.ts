@@ -40,7 +40,7 @@ export const MAX_MESSAGE = 1024;
 
 /** What the bridge needs of the simulator: the board's radio (undefined on engines without one) and a way to let the card run. */
 export interface BleBridgeDeps {
-  ble: Ble | undefined;
+  ble: Ble;
   /** Run the card until what was just queued for it has been handled. */
   settle(): void;
 }
@@ -104,7 +104,6 @@ function session(ws: WebSocket, deps: BleBridgeDeps): void {
 
   const handle = (m: Msg): Msg => {
     const ble = deps.ble;
-    if (!ble) throw new BridgeError("this engine does not model Bluetooth (use the vm engine)");
     switch (m.op) {
       case "connect": {
         if (central?.connected) throw new BridgeError("already connected");

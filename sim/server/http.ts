@@ -3,7 +3,8 @@
  * limit, JSON answers, and errors that carry their status. node:http only, so
  * the server stays a small file a reader can hold in their head.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { tokenMatches } from "../console/server.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ZodType } from "zod";
 
@@ -104,7 +105,7 @@ export class RequestGuard {
     if (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) return new HttpError(403, "requests from other origins are refused");
     let given = req.headers[TOKEN_HEADER];
     if (given === undefined && upgrade) given = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("token") ?? undefined;
-    if (typeof given !== "string" || !sameSecret(given, this.token)) {
+    if (typeof given !== "string" || !tokenMatches(given, this.token)) {
       return new HttpError(403, `send the page token in ${TOKEN_HEADER} (GET ${SESSION_PATH} from the simulator's own page)`);
     }
     return undefined;
@@ -126,10 +127,4 @@ export class RequestGuard {
     }
     return false;
   }
-}
-
-const digest = (s: string) => createHash("sha256").update(s).digest();
-/** Constant time (and length-blind: both sides hashed). */
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
 }

@@ -10,8 +10,6 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { apiRoutes, type ApiDeps } from "./api.ts";
 import { attachBleBridge, type BleBridgeDeps } from "./ble-bridge.ts";
-import { Ble } from "../board/ble.ts";
-import { BoardCard } from "./card.ts";
 import { HttpError, RequestGuard, sendError } from "./http.ts";
 
 const WEB = new URL("../web/", import.meta.url);
@@ -29,22 +27,7 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-/**
- * The card's radio for the bridge. The vm engine's board runs on a virtual
- * clock: the bridge settles it after each op, as the HTTP actions do. The
- * espruino engine's card (sim/espruino/card.ts) takes the radio's events on
- * its own, in real time, so there is nothing to settle.
- */
-function bleOf(deps: ApiDeps & { ble?: BleBridgeDeps }): BleBridgeDeps {
-  if (deps.ble) return deps.ble;
-  const card = deps.card;
-  if (card instanceof BoardCard) return { ble: card.board.ble, settle: () => card.settle() };
-  const own = (card as { ble?: unknown }).ble;
-  if (own instanceof Ble) return { ble: own, settle: () => {} };
-  return { ble: undefined, settle: () => {} };
-}
-
-export async function startWebServer(deps: ApiDeps & { ble?: BleBridgeDeps }, port = 0): Promise<WebServer> {
+export async function startWebServer(deps: ApiDeps & { ble: BleBridgeDeps }, port = 0): Promise<WebServer> {
   const routes = apiRoutes(deps);
   const guard = new RequestGuard();
   const files = new Map(Object.entries(PAGES).map(([path, [file, type]]) => [path, { body: readFileSync(new URL(file, WEB)), type }]));
@@ -73,7 +56,7 @@ export async function startWebServer(deps: ApiDeps & { ble?: BleBridgeDeps }, po
     });
   });
 
-  const bridge = attachBleBridge(server, bleOf(deps), (req) => guard.refusal(req));
+  const bridge = attachBleBridge(server, deps.ble, (req) => guard.refusal(req));
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

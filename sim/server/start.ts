@@ -24,6 +24,7 @@ import { cardState, type SimCard, type Verify } from "./api.ts";
 import { BoardCard } from "./card.ts";
 import { ConsoleLog } from "./console-log.ts";
 import { StateStream } from "./events.ts";
+import type { BleBridgeDeps } from "./ble-bridge.ts";
 import { startWebServer } from "./server.ts";
 import { DEFAULT_DIGITS, MAX_DIGITS, MIN_DIGITS } from "../../host-tools/issuance/limits.ts";
 
@@ -114,6 +115,8 @@ type EngineParts = {
   serial: () => string;
   /** Wait until the card has finished what it started. */
   settle: () => Promise<void>;
+  /** The card's radio for the Bluetooth bridge (server.ts). */
+  ble: BleBridgeDeps;
 } & ({ engine: "vm"; board: Board; card: BoardCard } | { engine: "espruino"; card: EspruinoCard });
 const CHIP_FILE = "chip.json";
 const DEMO_FILE = "demo-card.json";
@@ -154,7 +157,9 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
       board.restorePower();
       card.settle();
       cleanups.push(() => board.cutPower());
-      made = { engine, board, card, panel: board.panel, storage: () => board.storage, line: board.console, serial: () => board.serial, settle: async () => card.settle() };
+      // The board runs on a virtual clock: the bridge settles it after each op, as the HTTP actions do.
+      const ble = { ble: board.ble, settle: () => card.settle() };
+      made = { engine, board, card, panel: board.panel, storage: () => board.storage, line: board.console, serial: () => board.serial, settle: async () => card.settle(), ble };
     } else {
       // The interpreter's own directory: its espruino.flash (kept with --state) and the shim's pseudo-terminal.
       const card = new EspruinoCard({ config, dir: join(dir, "espruino") });
@@ -163,7 +168,9 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
       card.install([[".boot0", shimSource(config)], ...(bundle === undefined ? [] : [[".bootcde", bundle] as [string, string]])]);
       cleanups.push(() => card.close());
       await card.restorePower();
-      made = { engine, card, panel: card.panel, storage: () => card.storage(), line: card, serial: () => card.serial, settle: () => card.settled() };
+      // The interpreter takes the radio's events on its own, in real time: nothing to settle.
+      const ble = { ble: card.ble, settle: () => {} };
+      made = { engine, card, panel: card.panel, storage: () => card.storage(), line: card, serial: () => card.serial, settle: () => card.settled(), ble };
     }
     const card: SimCard = made.card;
 
@@ -209,6 +216,7 @@ export async function startSim(o: SimOptions = {}): Promise<VmSim | EspruinoSim>
         console: consoleLog,
         verify,
         events,
+        ble: made.ble,
         info: () => ({ card: cardId ?? null, digits: demo?.digits ?? null, liveClock: engine === "espruino" || o.liveClock !== false, serial: made.serial(), engine }),
       },
       o.port ?? 0,
