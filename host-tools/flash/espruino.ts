@@ -105,7 +105,9 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
   const shown = tcp ? tcp.display : o.port; // never the token
   E.Config.SERIAL_TCPIP = [];
   E.Core.Serial.devices.length = 0;
-  E.Core.Serial.devices.push(tcp ? tcpDevice(tcp) : serialPortDevice(o.port, o.baud));
+  /** Why the port closed under us, as the serial layer said (e.g. an I/O error when the device went away). */
+  let why = "";
+  E.Core.Serial.devices.push(tcp ? tcpDevice(tcp) : serialPortDevice(o.port, o.baud, (w) => (why = w)));
 
   let total = 0;
   let sent = 0;
@@ -144,7 +146,7 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
           () => {
             disconnected();
             if (!opened) reject(new ToolError(`the espruino package could not open ${shown}`, "check the port (see --verbose for its log)"));
-            else if (!finished) reject(new ToolError(`the link to ${shown} went away during the upload`, "plug the card in again and flash it again"));
+            else if (!finished) reject(new ToolError(`the link to ${shown} went away during the upload${why ? ` (${why})` : ""}`, "plug the card in again and flash it again"));
           },
         );
       });
@@ -159,8 +161,8 @@ export async function uploadBootCode(o: UploadOptions): Promise<void> {
 
 const PTY_DEVICE = "inkcard serialport";
 
-/** A transport for the package's device list: the one serial path given, over our serialport. */
-function serialPortDevice(path: string, baud: number): EspruinoDevice {
+/** A transport for the package's device list: the one serial path given, over our serialport; `gone` hears why it closed unasked. */
+function serialPortDevice(path: string, baud: number, gone: (why: string) => void): EspruinoDevice {
   let port: SerialPort | undefined;
   return {
     name: PTY_DEVICE,
@@ -169,7 +171,10 @@ function serialPortDevice(path: string, baud: number): EspruinoDevice {
       const sp = new SerialPort({ path: p, baudRate: baud, autoOpen: false, lock: true });
       port = sp;
       sp.on("data", (d: Buffer) => onData(d.buffer.slice(d.byteOffset, d.byteOffset + d.length) as ArrayBuffer));
-      sp.on("close", () => onClose());
+      sp.on("close", (err: Error | null) => {
+        if (err) gone(err.message);
+        onClose();
+      });
       sp.open((e) => onOpen(e ? undefined : "Ok"));
     },
     write(data, done) {

@@ -28,7 +28,6 @@ import { provisionCard } from "../../host-tools/provision/provision.ts";
 import { requireEspruino } from "../build/espruino.ts";
 import { bench, interpreterCard, type Bench } from "./rig.ts";
 
-/** Seconds each boot of the slowed card takes on top of the interpreter's own. */
 /** Wait until the card has sent nothing for ms (at most 20 tries). */
 async function quiet(link: Link, ms: number): Promise<void> {
   for (let i = 0; i < 20; i++) {
@@ -39,6 +38,7 @@ async function quiet(link: Link, ms: number): Promise<void> {
   throw new Error("the card never went quiet");
 }
 
+/** Seconds each boot of the slowed card takes on top of the interpreter's own. */
 const SLOW_BOOT_S = 8;
 
 describe("flash and provision on the Espruino interpreter (pseudo-terminal, espruino and serialport packages)", function () {
@@ -118,6 +118,10 @@ describe("flash and provision on the Espruino interpreter (pseudo-terminal, espr
         expect(said).to.not.include(b.token);
         expect(said).to.not.match(/[0-9a-f]{20}/); // no key, password or full digest
         console.log(`      (flash ${flashS.toFixed(1)} s, provision ${provisionS.toFixed(1)} s)`);
+      } catch (e) {
+        // Say whether the card itself (the interpreter under qemu) went away, and how.
+        if (e instanceof Error) e.message += `\n      the card: ${card.fate().replace(/\n/g, "\n        ")}`;
+        throw e;
       } finally {
         await link?.close();
         await card.close();

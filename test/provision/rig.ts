@@ -146,6 +146,8 @@ export const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:fun
 export interface InterpreterCard {
   /** The card's serial port: a pseudo-terminal. */
   port: string;
+  /** Whether the interpreter still runs, and what socat saw of it: for a failure's message. */
+  fate(): string;
   close(): Promise<void>;
 }
 
@@ -163,7 +165,19 @@ export async function interpreterCard(boot0 = ""): Promise<InterpreterCard> {
   await writeStorage(dir, [[".boot0", textBytes(NRF_STUB + boot0)]]);
   const port = join(dir, "card");
   // Its own process group: the interpreter ignores the SIGTERM socat passes on, so close() kills the group.
-  const socat = spawn("socat", [`PTY,link=${port},rawer,echo=0`, `EXEC:${ESPRUINO},pty,rawer`], { cwd: dir, detached: true, stdio: "ignore" });
+  // Its notices (-d -d) name how the interpreter ended, if it did: a failure's message gives them (fate()).
+  const log = join(dir, "socat.log");
+  const socat = spawn("socat", ["-d", "-d", "-lf", log, `PTY,link=${port},rawer,echo=0`, `EXEC:${ESPRUINO},pty,rawer`], { cwd: dir, detached: true, stdio: "ignore" });
+  const fate = () => {
+    let said = "";
+    try {
+      said = readFileSync(log, "utf8").trim().split("\n").slice(-6).join("\n");
+    } catch {
+      /* no log yet */
+    }
+    const state = socat.exitCode === null && socat.signalCode === null ? "socat still runs" : `socat ended (${socat.exitCode ?? socat.signalCode})`;
+    return `${state}; its last notices:\n${said}`;
+  };
   const close = async () => {
     try {
       process.kill(-socat.pid!, "SIGKILL");
@@ -198,5 +212,5 @@ export async function interpreterCard(boot0 = ""): Promise<InterpreterCard> {
     await close();
     throw e;
   }
-  return { port, close };
+  return { port, fate, close };
 }
