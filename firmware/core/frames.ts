@@ -26,7 +26,7 @@
 import type { Aead } from "./aead";
 import { isIntIn, readU32BE, writeU32BE } from "./bytes";
 
-/** The AEAD is injected (core/aead.ts's chacha20poly1305 on the card, @noble/ciphers on a host); this is its shape. */
+/** The AEAD is injected (core/aead.ts's etmAead over the hash at hand: native SHA-256 on the card); this is its shape. */
 export type { Aead } from "./aead";
 
 /**

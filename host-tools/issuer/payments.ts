@@ -14,7 +14,7 @@
  * atomically: a seq is sealed under once, whatever the crash.
  */
 import { randomBytes, randomInt, timingSafeEqual } from "node:crypto";
-import { chacha20poly1305 } from "../../firmware/core/aead.ts";
+import { etmAead } from "../../firmware/core/aead.ts";
 import { bytesToHex, hexToBytes, utf8Bytes, wipe } from "../../firmware/core/bytes.ts";
 import { sealFrame, T_GRANT, T_PAYMENT_DATA } from "../../firmware/core/frames.ts";
 import { ocra, PAYMENT_OCRA_SUITE, transactionChallenge } from "../../firmware/core/ocra.ts";
@@ -36,6 +36,7 @@ export const MAX_ANSWER_FAILURES = 3;
 const U32 = 0xffffffff;
 
 const sha256 = fastHash("SHA256");
+const aead = etmAead(sha256);
 
 /** Thrown by a decision; service.ts turns it into an IssuerError with this status (nothing is written). */
 export class LinkRefusal extends Error {
@@ -51,8 +52,8 @@ export class LinkRefusal extends Error {
  * The next issuer seq of a card: one more than the last, and never below the
  * clock in Unix seconds. The floor is for a restored backup, whose seqs are
  * older than the live issuer's: sealing under an old seq again would reuse a
- * ChaCha20-Poly1305 nonce under K_seal (the phone could then read XORed
- * payloads and forge tags). With the floor, a restore resumes above every seq
+ * nonce under K_seal: the same keystream twice (the phone could then read the
+ * XOR of two payloads). With the floor, a restore resumes above every seq
  * the live issuer used unless some card was sealed for faster than once a
  * second on average up to the restore. u32 seconds last until 2106.
  */
@@ -121,7 +122,7 @@ export function decidePairing(card: CardRecord, link: LinkState, cardKey: Uint8A
   const cardId = deriveCardId(sha256, cardKey);
   const seal = deriveSealKey(sha256, cardKey);
   const pair = derivePairKey(sha256, cardKey, device, epoch);
-  const grant = sealFrame(chacha20poly1305, seal, { type: T_GRANT, cardId, seq, expiry }, encodeGrant(device, epoch));
+  const grant = sealFrame(aead, seal, { type: T_GRANT, cardId, seq, expiry }, encodeGrant(device, epoch));
   const result: Pairing = { linkId: linkIdHex(cardId), epoch, pairKey: bytesToHex(pair), grant: bytesToHex(grant), expiry: iso(expiry) };
   wipe(seal);
   wipe(pair);
@@ -173,7 +174,7 @@ export function decidePayment(card: CardRecord, link: LinkState, cardKey: Uint8A
   const payload = encodePayment(paymentOf(req, oneTimeCode(), txId, expiry));
   const seal = deriveSealKey(sha256, cardKey);
   const cardId = deriveCardId(sha256, cardKey);
-  const frame = sealFrame(chacha20poly1305, seal, { type: T_PAYMENT_DATA, cardId, seq, expiry }, payload);
+  const frame = sealFrame(aead, seal, { type: T_PAYMENT_DATA, cardId, seq, expiry }, payload);
   wipe(payload); // holds the code
   wipe(seal);
   const payment: PaymentRecord = {

@@ -19,7 +19,7 @@
  * ACK and ERROR are clear: a forged one can make the relay give up, never
  * accept an answer. Secrets (K_pair, the answer) never go into an error.
  */
-import { chacha20poly1305 } from "../../firmware/core/aead.ts";
+import { etmAead } from "../../firmware/core/aead.ts";
 import { bytesToHex, hexToBytes, readU32BE } from "../../firmware/core/bytes.ts";
 import {
   type Aead,
@@ -53,6 +53,7 @@ import {
   sealFrame,
 } from "../../firmware/core/frames.ts";
 import type { CardTransport } from "./transport.ts";
+import { nodeHash } from "../lib/hash.ts";
 
 /** No ACK or ERROR this long after the last write: resend. */
 export const ACK_TIMEOUT_MS = 3000;
@@ -209,7 +210,7 @@ export class PhoneRelay {
   constructor(transport: CardTransport, options: RelayOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
-    this.aead = options.aead ?? chacha20poly1305;
+    this.aead = options.aead ?? etmAead(nodeHash("SHA256"));
     this.reconnect = options.reconnect;
     this.log = options.log ?? (() => {});
     this.transport = transport;

@@ -12,7 +12,7 @@
  * Storage "fsetup": card key length (1), card key, device id (16), epoch (u32).
  * Storage "fcases": cases back to back, each preceded by its length (u16).
  */
-import { chacha20poly1305 } from "../../firmware/core/aead.ts";
+import { etmAead } from "../../firmware/core/aead.ts";
 import { bytesToHex, readU32BE } from "../../firmware/core/bytes.ts";
 import * as F from "../../firmware/core/frames.ts";
 import { newReceived } from "../../firmware/core/inbox.ts";
@@ -44,11 +44,13 @@ const sha256: Hash = {
     return h;
   },
 };
+// The card's AEAD over the native SHA-256's parts digest, as the firmware's hal/crypto.ts gives it.
+const etm = etmAead({ name: "SHA256", blockLen: 64, outputLen: 32, digest: sha256.digest, digestParts: crypto.SHA256 } as Hash);
 const aead: F.Aead = {
-  seal: chacha20poly1305.seal,
+  seal: etm.seal,
   open: function (k: Uint8Array, n: Uint8Array, a: Uint8Array, s: Uint8Array): Uint8Array | null {
     sample();
-    const p = chacha20poly1305.open(k, n, a, s);
+    const p = etm.open(k, n, a, s);
     sample();
     return p;
   },

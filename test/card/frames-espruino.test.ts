@@ -4,7 +4,7 @@
  * firmware, runs cases made here in Node (valid frames and each class of
  * refusal, in writes of 20 and 50 bytes) with the card's own AEAD
  * (core/aead.ts) and native SHA-256, and must print exactly the lines that
- * the same driver prints in Node over @noble/ciphers and @noble/hashes. The
+ * the same driver prints in Node over the AEAD's reference (node:crypto) and @noble/hashes. The
  * last case is a largest frame, measured: Espruino variables in use while
  * it is reassembled, opened and decoded.
  */
@@ -20,7 +20,7 @@ import { MAX_DETAILS, MAX_PAYEE, encodePayment, newPaymentView } from "../../fir
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { type Interpreter, bootFromStorage, textBytes, writeStorage } from "../../host-tools/lib/interpreter.ts";
 import { requireEspruino } from "../build/espruino.ts";
-import { EXPIRY, PAYMENT, VECTORS as V, chachaAead as aead } from "../core/link-vectors.ts";
+import { EXPIRY, PAYMENT, VECTORS as V, referenceAead as aead } from "../core/link-vectors.ts";
 import { bundleForCard } from "./bundle.ts";
 import { type Rig, packCase, runCase } from "./frames-driver.ts";
 

@@ -1,18 +1,21 @@
 /**
- * The card's AEAD (core/aead.ts: ChaCha20-Poly1305, RFC 8439) and its parts
- * (core/chacha20.ts, core/poly1305.ts): every RFC 8439 vector, then random
- * cases against @noble/ciphers and node:crypto, tampering, and input checks.
- * The PRNG is seeded: the seed is printed, INKCARD_SEED=<seed> replays it.
- * test/card/aead-espruino.test.ts runs the same code on the interpreter.
+ * The card's AEAD (core/aead.ts, `inkcard/etm/v1`: an encrypt-then-MAC of
+ * HMAC-SHA256, docs/dynamic-data.md "The card's AEAD") against its documented
+ * vectors and two independent implementations: test/core/etm-reference.ts
+ * (node:crypto's HMAC) for whole frames, and @noble/hashes' HKDF-Expand and
+ * HMAC for the keys. Random cases are seeded (INKCARD_SEED replays a run).
  */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { expand } from "@noble/hashes/hkdf.js";
+import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { expect } from "chai";
-import { createCipheriv, randomBytes } from "node:crypto";
-import { chacha20 as nobleChacha, chacha20poly1305 as noble } from "@noble/ciphers/chacha.js";
-import { poly1305 as noblePoly } from "@noble/ciphers/_poly1305.js";
-import { chacha20poly1305, open, seal } from "../../firmware/core/aead.ts";
-import { chacha20 } from "../../firmware/core/chacha20.ts";
-import { poly1305, poly1305Finish, poly1305Init, poly1305Update } from "../../firmware/core/poly1305.ts";
-import { AEAD_VECTORS, CHACHA_VECTORS, POLY1305_VECTORS } from "./aead-vectors.ts";
+import { etmAead } from "../../firmware/core/aead.ts";
+import { nodeHash } from "../../host-tools/lib/hash.ts";
+import { fastHash } from "../../host-tools/issuer/fast-hash.ts";
+import { AEAD_VECTORS, ETM_KEYS } from "./aead-vectors.ts";
+import { etmKeys, refOpen, refSeal } from "./etm-reference.ts";
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -30,83 +33,51 @@ function prng(seed: number) {
   return { u32, int: (n: number) => u32() % n, bytes: (n: number) => Uint8Array.from({ length: n }, () => u32() & 255) };
 }
 
-/** node:crypto's ChaCha20-Poly1305: ciphertext || tag. */
-function nodeSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array {
-  const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
-  c.setAAD(aad, { plaintextLength: pt.length });
-  return new Uint8Array(Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]));
-}
+// Both host hashes the product uses: noble (the phone relay) and node:crypto's one-shot (the issuer).
+const AEADS = { "@noble/hashes": etmAead(nodeHash("SHA256")), "node:crypto": etmAead(fastHash("SHA256")) };
 
-describe("ChaCha20-Poly1305 (RFC 8439)", () => {
-  describe("RFC 8439 vectors", () => {
-    for (const v of CHACHA_VECTORS) {
-      it(`ChaCha20 ${v.name}`, () => {
-        const out = chacha20(hex(v.key), hex(v.nonce), v.counter, hex(v.input));
-        expect(toHex(out)).to.equal(v.output);
-        expect(toHex(nobleChacha(hex(v.key), hex(v.nonce), hex(v.input), undefined, v.counter)), "vector vs @noble/ciphers").to.equal(v.output);
-      });
-    }
-    for (const v of POLY1305_VECTORS) {
-      it(`Poly1305 ${v.name}`, () => {
-        expect(toHex(poly1305(hex(v.key), hex(v.msg)))).to.equal(v.tag);
-        expect(toHex(noblePoly(hex(v.msg), hex(v.key))), "vector vs @noble/ciphers").to.equal(v.tag);
-      });
-    }
-    for (const v of AEAD_VECTORS) {
-      it(`AEAD ${v.name}: seal and open`, () => {
-        const [key, nonce, aad, pt] = [hex(v.key), hex(v.nonce), hex(v.aad), hex(v.plaintext)];
-        expect(toHex(seal(key, nonce, aad, pt))).to.equal(v.sealed);
-        expect(toHex(noble(key, nonce, aad).encrypt(pt)), "vector vs @noble/ciphers").to.equal(v.sealed);
-        expect(toHex(open(key, nonce, aad, hex(v.sealed))!)).to.equal(v.plaintext);
-      });
-    }
+describe(`the card's AEAD, inkcard/etm/v1 (seed ${SEED})`, () => {
+  it("derives kE and kM as HKDF-Expand of the key (@noble/hashes), and the reference does too", () => {
+    const okm = expand(nobleSha256, hex(ETM_KEYS.key), new TextEncoder().encode("inkcard/etm/v1"), 64);
+    expect(toHex(okm)).to.equal(ETM_KEYS.kE + ETM_KEYS.kM);
+    const k = etmKeys(hex(ETM_KEYS.key));
+    expect(toHex(k.kE) + toHex(k.kM)).to.equal(ETM_KEYS.kE + ETM_KEYS.kM);
   });
 
-  it(`agrees with @noble/ciphers and node:crypto on random cases (seed ${SEED})`, () => {
+  it("the documented vectors' tag is HMAC(kM, nonce ‖ be32(|aad|) ‖ aad ‖ ct) on @noble/hashes", () => {
+    const v = AEAD_VECTORS[AEAD_VECTORS.length - 1];
+    const sealed = hex(v.sealed), aad = hex(v.aad), nonce = hex(v.nonce);
+    const ct = sealed.subarray(0, sealed.length - 16);
+    const len = new Uint8Array([0, 0, 0, aad.length]);
+    const msg = new Uint8Array([...nonce, ...len, ...aad, ...ct]);
+    expect(toHex(nobleHmac(nobleSha256, hex(ETM_KEYS.kM), msg).subarray(0, 16))).to.equal(toHex(sealed.subarray(sealed.length - 16)));
+  });
+
+  for (const [name, aead] of Object.entries(AEADS)) {
+    it(`seals and opens every documented vector (over ${name})`, () => {
+      for (const v of AEAD_VECTORS) {
+        expect(toHex(aead.seal(hex(v.key), hex(v.nonce), hex(v.aad), hex(v.plaintext))), v.name).to.equal(v.sealed);
+        expect(toHex(aead.open(hex(v.key), hex(v.nonce), hex(v.aad), hex(v.sealed))!), v.name).to.equal(v.plaintext);
+        expect(toHex(refSeal(hex(v.key), hex(v.nonce), hex(v.aad), hex(v.plaintext))), `${v.name}, the reference`).to.equal(v.sealed);
+      }
+    });
+  }
+
+  it("agrees with the reference on 2,000 random frames, both ways", () => {
     const r = prng(SEED);
-    for (let n = 0; n < 1500; n++) {
-      const key = r.bytes(32), nonce = r.bytes(12), aad = r.bytes(r.int(4) ? r.int(40) : r.int(300));
-      // Every length across the first blocks, then longer ones; a frame is at most 320 bytes.
-      const pt = r.bytes(n < 200 ? n : r.int(700));
-      const sealed = seal(key, nonce, aad, pt);
-      expect(toHex(sealed), `case ${n}: vs @noble/ciphers`).to.equal(toHex(noble(key, nonce, aad).encrypt(pt)));
-      expect(toHex(sealed), `case ${n}: vs node:crypto`).to.equal(toHex(nodeSeal(key, nonce, aad, pt)));
-      expect(toHex(open(key, nonce, aad, sealed)!), `case ${n}: open`).to.equal(toHex(pt));
+    const aead = AEADS["node:crypto"];
+    for (let i = 0; i < 2000; i++) {
+      const key = r.bytes(32), nonce = r.bytes(12), aad = r.bytes(r.int(40)), pt = r.bytes(r.int(300));
+      const sealed = aead.seal(key, nonce, aad, pt);
+      expect(toHex(sealed), `case ${i}`).to.equal(toHex(refSeal(key, nonce, aad, pt)));
+      expect(toHex(refOpen(key, nonce, aad, sealed)!), `case ${i}`).to.equal(toHex(pt));
+      expect(toHex(AEADS["@noble/hashes"].open(key, nonce, aad, sealed)!), `case ${i}`).to.equal(toHex(pt));
     }
-  });
-
-  it(`agrees on ChaCha20 at any counter and on Poly1305 for any key (seed ${SEED})`, () => {
-    const r = prng(SEED ^ 0x5a5a5a5a);
-    for (let n = 0; n < 500; n++) {
-      const key = r.bytes(32), nonce = r.bytes(12), data = r.bytes(r.int(300));
-      // Counters around 2^31 (sign of an int32) and up to the last block before 2^32.
-      const counter = [r.u32() >>> 1, 0x7fffffff - r.int(3), 0x80000000 + r.int(3), 0xfffffffe - Math.ceil(data.length / 64)][r.int(4)]; // (@noble/ciphers refuses to reach block 2^32-1)
-      expect(toHex(chacha20(key, nonce, counter, data)), `case ${n}`).to.equal(toHex(nobleChacha(key, nonce, data, undefined, counter)));
-      // Poly1305 keys with every clamped bit set and s all ones: the widest limbs and the final carry.
-      const pk = n % 3 ? r.bytes(32) : new Uint8Array(32).fill(0xff);
-      expect(toHex(poly1305(pk, data)), `case ${n}`).to.equal(toHex(noblePoly(data, pk)));
-    }
-  });
-
-  it("streams Poly1305 as one message: padded parts, then a last unpadded one", () => {
-    const r = prng(SEED);
-    const key = r.bytes(32), a = r.bytes(21), b = r.bytes(37);
-    poly1305Init(key);
-    poly1305Update(a, true);
-    poly1305Update(b, false);
-    const joined = new Uint8Array(32 + 37);
-    joined.set(a, 0);
-    joined.set(b, 32);
-    expect(toHex(poly1305Finish())).to.equal(toHex(noblePoly(joined, key)));
-    expect(() => poly1305Update(a, true), "after Finish").to.throw(/not initialised/);
-    poly1305Init(key);
-    poly1305Update(a, false);
-    expect(() => poly1305Update(b, false), "after a last partial block").to.throw(/ended/);
-    poly1305Finish();
   });
 
   it("opens nothing that was altered: any bit of ciphertext, tag or aad, the nonce, the key, a cut", () => {
     const r = prng(SEED);
+    const { seal, open } = AEADS["node:crypto"];
     const key = r.bytes(32), nonce = r.bytes(12), aad = r.bytes(14), pt = r.bytes(130);
     const sealed = seal(key, nonce, aad, pt);
     for (let bit = 0; bit < sealed.length * 8; bit++) {
@@ -119,39 +90,48 @@ describe("ChaCha20-Poly1305 (RFC 8439)", () => {
       bad[bit >> 3] ^= 1 << (bit & 7);
       expect(open(key, nonce, bad, sealed), `aad bit ${bit}`).to.equal(null);
     }
-    const n2 = nonce.slice(); n2[11] ^= 1;
-    const k2 = key.slice(); k2[0] ^= 0x80;
-    expect(open(key, n2, aad, sealed)).to.equal(null);
+    for (let bit = 0; bit < 96; bit++) {
+      const n2 = nonce.slice();
+      n2[bit >> 3] ^= 1 << (bit & 7);
+      expect(open(key, n2, aad, sealed), `nonce bit ${bit}`).to.equal(null);
+    }
+    const k2 = key.slice();
+    k2[0] ^= 0x80;
     expect(open(k2, nonce, aad, sealed)).to.equal(null);
     for (const cut of [0, 1, 15, 16, sealed.length - 1]) expect(open(key, nonce, aad, sealed.subarray(0, cut)), `cut ${cut}`).to.equal(null);
-    expect(open(key, nonce, aad.subarray(1), sealed)).to.equal(null);
+    // The split between aad and ciphertext is bound: a byte moved from one to the other is refused.
+    const moved = new Uint8Array([...aad, sealed[0]]);
+    expect(open(key, nonce, moved, sealed.subarray(1))).to.equal(null);
     // And what was given is left as it was.
     expect(toHex(open(key, nonce, aad, sealed)!)).to.equal(toHex(pt));
     expect(toHex(seal(key, nonce, aad, pt))).to.equal(toHex(sealed));
   });
 
-  it("checks its inputs, naming the argument", () => {
+  it("checks its inputs, naming the argument, and needs SHA-256", () => {
+    const { seal, open } = AEADS["node:crypto"];
     const k = new Uint8Array(32), n = new Uint8Array(12), e = new Uint8Array(0);
     expect(() => seal(new Uint8Array(31), n, e, e)).to.throw(/key must be 32 bytes/);
     expect(() => seal(k, new Uint8Array(8), e, e)).to.throw(/nonce must be 12 bytes/);
     expect(() => seal(k, n, [] as unknown as Uint8Array, e)).to.throw(/aad must be a Uint8Array/);
     expect(() => seal(k, n, e, "hi" as unknown as Uint8Array)).to.throw(/plaintext must be a Uint8Array/);
     expect(() => open(k, n, e, null as unknown as Uint8Array)).to.throw(/sealed data must be a Uint8Array/);
-    expect(() => chacha20(k, n, -1, e)).to.throw(/counter/);
-    expect(() => chacha20(k, n, 2 ** 32, e)).to.throw(/counter/);
-    expect(() => chacha20(k, n, 0xffffffff, new Uint8Array(65))).to.throw(/too long/);
-    expect(chacha20(k, n, 0xffffffff, new Uint8Array(64)).length, "the last block before the counter wraps").to.equal(64);
-    expect(() => chacha20(k, n, 0, new Uint8Array(3), new Uint8Array(4))).to.throw(/as long as/);
-    expect(() => poly1305(new Uint8Array(16), e)).to.throw(/key must be 32 bytes/);
-    expect(chacha20poly1305.seal).to.equal(seal);
-    expect(chacha20poly1305.open).to.equal(open);
+    expect(() => etmAead(fastHash("SHA1"))).to.throw(/needs SHA256/);
   });
 
-  it("seals in place of nothing: an empty plaintext is a bare tag, and opens to empty", () => {
+  it("seals an empty plaintext as a bare tag, which opens to empty", () => {
+    const { seal, open } = AEADS["node:crypto"];
     const k = randomBytes(32), n = randomBytes(12), a = randomBytes(5);
     const s = seal(k, n, a, new Uint8Array(0));
     expect(s.length).to.equal(16);
-    expect(toHex(s)).to.equal(toHex(noble(k, n, a).encrypt(new Uint8Array(0))));
+    expect(toHex(s)).to.equal(toHex(refSeal(k, n, a, new Uint8Array(0))));
     expect(open(k, n, a, s)!.length).to.equal(0);
+  });
+});
+
+describe("docs/dynamic-data.md, the card's AEAD", () => {
+  it("shows every vector the tests check", () => {
+    const doc = readFileSync(new URL("../../docs/dynamic-data.md", import.meta.url), "utf8").replace(/\s+/g, "");
+    const all = [ETM_KEYS.kE, ETM_KEYS.kM, ...AEAD_VECTORS.flatMap((v) => [v.key, v.nonce, v.aad, v.plaintext, v.sealed])];
+    expect(all.filter((x) => !doc.includes(x))).to.deep.equal([]);
   });
 });

@@ -5,7 +5,7 @@
  * duplicated and reordered writes, replay and expiry across a phone's
  * session, and a seeded fuzzer of mutated frames through the reassembler and
  * the card's opener that checks nothing changes on a refusal. The AEAD is
- * @noble/ciphers' ChaCha20-Poly1305 (test/core/link-vectors.ts).
+ * its reference on node:crypto (test/core/etm-reference.ts).
  * INKCARD_SEED=<seed> replays a fuzzer run.
  */
 import { expect } from "chai";
@@ -18,7 +18,7 @@ import { type Link, newReceived, receive } from "../../firmware/core/inbox.ts";
 import * as P from "../../firmware/core/pairing.ts";
 import { decodePayment, encodePayment, newPaymentView } from "../../firmware/core/payment.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
-import { EXPIRY, PAYMENT, VECTORS as V, chachaAead as aead } from "./link-vectors.ts";
+import { EXPIRY, PAYMENT, VECTORS as V, referenceAead as aead } from "./link-vectors.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"));

@@ -2,7 +2,7 @@
  * The card's link application (core/link.ts) with injected fakes: flash and
  * Storage models, a recording display, a settable clock, notifications
  * collected and read back by a host side built on the codecs with
- * @noble/ciphers. The payment answer is checked against an OCRA computed here
+ * the AEAD's reference on node:crypto. The payment answer is checked against an OCRA computed here
  * from docs/dynamic-data.md with node:crypto alone. Every refusal is checked
  * to leave flash, the screen and the link's state byte-identical.
  */
@@ -21,7 +21,7 @@ import { Flash } from "../../sim/board/flash.ts";
 import { Storage } from "../../sim/board/storage.ts";
 import { storeOver } from "../support/card-rig.ts";
 import { xorshift } from "../card/prng.ts";
-import { EXPIRY, PAYMENT, VECTORS as V, chachaAead as aead } from "./link-vectors.ts";
+import { EXPIRY, PAYMENT, VECTORS as V, referenceAead as aead } from "./link-vectors.ts";
 
 const SHA = nodeHash("SHA256");
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"));

@@ -3,12 +3,13 @@
  * "Dynamic data"): pairings, sealed payments and their confirmation, on
  * each store. What the issuer hands out is opened with the card's own core
  * code (inbox.receive, readGrant, decodePayment) and checked against
- * independent computations on node:crypto (HKDF, ChaCha20-Poly1305, the
+ * independent computations on node:crypto (HKDF, the AEAD's reference, the
  * OCRA answer of RFC 6287 written out here).
  */
 import { expect } from "chai";
-import { createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
-import { chacha20poly1305 } from "../../firmware/core/aead.ts";
+import { createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { etmAead } from "../../firmware/core/aead.ts";
+import { refOpen } from "../core/etm-reference.ts";
 import { hexToBytes } from "../../firmware/core/bytes.ts";
 import { E_OLD_SEQ, encodeFrame, newFrame, OK, readFrame, sealFrame, T_GRANT, T_PAIR, T_PAYMENT, T_PAYMENT_DATA } from "../../firmware/core/frames.ts";
 import { newReceived, receive, type Link } from "../../firmware/core/inbox.ts";
@@ -21,6 +22,7 @@ import type { Role } from "../../host-tools/issuer/store/types.ts";
 import { FakeClock, postgresDb, raw, sqliteDb, startTestIssuer, type TestDb, type TestIssuer } from "./support.ts";
 
 const sha256 = nodeHash("SHA256");
+const aead = etmAead(sha256);
 const SALT = "inkcard/link/v1";
 const ROLES: Role[] = ["verify", "issue", "admin"];
 const PAY = { amount: 12345, currency: "EUR", exponent: 2, payee: "Café du Parc", details: "Table 4, 2 covers" };
@@ -84,7 +86,7 @@ for (const make of [sqliteDb, postgresDb]) {
     function cardPairs(link: Link, key: Uint8Array, p: Pairing): number {
       const frame = encodeFrame({ type: T_PAIR, cardId: link.cardId, seq: 0, expiry: Math.floor(nowS()) + 60 }, hexToBytes(p.grant));
       const out = newReceived();
-      const code = receive(chacha20poly1305, link, frame, nowS(), out);
+      const code = receive(aead, link, frame, nowS(), out);
       if (code !== OK) return code;
       const g: Grant = { deviceId: new Uint8Array(0), epoch: 0 };
       const gc = readGrant(out.body, epochs.get(link) ?? 0, g);
@@ -101,10 +103,10 @@ for (const make of [sqliteDb, postgresDb]) {
       const envelope = hexToBytes(env);
       const h = newFrame();
       expect(readFrame(envelope, h)).to.equal(OK);
-      const frame = sealFrame(chacha20poly1305, hexToBytes(pairKey), { type: T_PAYMENT, cardId: link.cardId, seq, expiry: h.expiry }, envelope);
+      const frame = sealFrame(aead, hexToBytes(pairKey), { type: T_PAYMENT, cardId: link.cardId, seq, expiry: h.expiry }, envelope);
       const out = newReceived();
       const view = newPaymentView();
-      let code = receive(chacha20poly1305, link, frame, nowS(), out);
+      let code = receive(aead, link, frame, nowS(), out);
       if (code === OK) code = decodePayment(out.body, view);
       if (code === OK) {
         link.lastSeq = out.seq;
@@ -132,17 +134,15 @@ for (const make of [sqliteDb, postgresDb]) {
       expect(p.linkId).to.equal(id.toString(16).padStart(8, "0"));
       const info = Buffer.concat([Buffer.from("pair"), Buffer.from(deviceId, "hex"), Buffer.from([0, 0, 0, 1])]);
       expect(p.pairKey).to.equal(hkdf(c.key, info, 32).toString("hex"));
-      // The grant opened by node:crypto's ChaCha20-Poly1305 under K_seal: device id || epoch.
+      // The grant opened by the AEAD's reference (node:crypto) under K_seal: device id || epoch.
       const g = Buffer.from(p.grant, "hex");
       expect(g[1]).to.equal(T_GRANT);
       expect(g.readUInt32BE(2)).to.equal(id);
       const nonce = Buffer.alloc(12);
       nonce[0] = T_GRANT;
       g.copy(nonce, 8, 6, 10);
-      const d = createDecipheriv("chacha20-poly1305", hkdf(c.key, Buffer.from("seal"), 32), nonce, { authTagLength: 16 });
-      d.setAAD(g.subarray(0, 14), { plaintextLength: g.length - 30 });
-      d.setAuthTag(g.subarray(g.length - 16));
-      expect(Buffer.concat([d.update(g.subarray(14, g.length - 16)), d.final()]).toString("hex")).to.equal(deviceId + "00000001");
+      const opened = refOpen(hkdf(c.key, Buffer.from("seal"), 32), nonce, g.subarray(0, 14), g.subarray(14));
+      expect(Buffer.from(opened!).toString("hex")).to.equal(deviceId + "00000001");
       // The card's side: PAIR opens, the grant reads, and its K_pair is the phone's.
       expect(cardPairs(c.link, c.key, p)).to.equal(OK);
       expect(Buffer.from(c.link.pair!).toString("hex")).to.equal(p.pairKey);

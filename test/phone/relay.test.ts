@@ -8,7 +8,7 @@
  *
  * The card is test/phone/stub-card.ts (the firmware's core functions, bundled
  * as the card bundles them) until the firmware carries its link service.
- * The issuer's side is written here on @noble/ciphers, independent of the
+ * The issuer's side is written here on the AEAD's reference (node:crypto, test/core/etm-reference.ts), independent of the
  * card's and the relay's AEAD (firmware/core/aead.ts).
  */
 import { expect } from "chai";
@@ -23,7 +23,7 @@ import type { Central } from "../../sim/board/ble.ts";
 import type { Board } from "../../sim/board/board.ts";
 import type { ClockTask } from "../../sim/board/clock.ts";
 import { bundleForCard } from "../card/bundle.ts";
-import { chachaAead as issuerAead } from "../core/link-vectors.ts";
+import { referenceAead as issuerAead } from "../core/link-vectors.ts";
 import { flashedBoard } from "../sim/helpers.ts";
 
 const SHA = nodeHash("SHA256");
@@ -220,7 +220,7 @@ describe("phone relay against a card on the simulator's board", function () {
       expect(r.store.state.cards[linkKey(r.cardId)].seq).to.equal(1);
 
       // What went on the air: the fragments of one frame, at most w bytes each, the full size used,
-      // and that frame is the envelope sealed under K_pair with seq 1 (opened by @noble/ciphers).
+      // and that frame is the envelope sealed under K_pair with seq 1 (opened by the reference).
       const writes = t.writes.slice(from);
       expect(Math.max(...writes.map((f) => f.length))).to.equal(w);
       expect(writes.map((f) => f[0] & 31)).to.deep.equal(writes.map((_, i) => i));

@@ -9,11 +9,12 @@
  *
  * Exposed as global.stub: confirm(), decline(), info() for the test.
  */
-import { chacha20poly1305 as aead } from "../../firmware/core/aead";
+import { etmAead } from "../../firmware/core/aead";
 import { hexToBytes } from "../../firmware/core/bytes";
 import * as F from "../../firmware/core/frames";
 import { newReceived, receive, type Link } from "../../firmware/core/inbox";
 import { readGrant } from "../../firmware/core/pairing";
+import { boardHashes } from "../../firmware/hal/crypto";
 
 declare const STUB_CARD_ID: number;
 declare const STUB_SEAL: string;
@@ -24,6 +25,9 @@ declare const NRF: { setServices(t: object, o: object): void; updateServices(t: 
 declare function getTime(): number;
 declare const global: Record<string, unknown>;
 
+const sha256 = boardHashes(["SHA256"])("SHA256");
+if (!sha256) throw new Error("no native SHA256");
+const aead = etmAead(sha256); // as the firmware will: over the board's native hash
 const pairs = STUB_PAIRS.split(",");
 const link: Link = { cardId: STUB_CARD_ID, seal: hexToBytes(STUB_SEAL), pair: null, lastSeq: 0, lastIssuerSeq: 0 };
 let epoch = 0;

@@ -15,7 +15,7 @@
  * Streaming for the AEAD (poly1305Init / poly1305Update / poly1305Finish over
  * one shared state: everything here is synchronous) and one-shot poly1305().
  */
-import { checkBytes } from "./bytes";
+import { checkBytes } from "../../firmware/core/bytes.ts";
 
 export const POLY1305_KEY_BYTES = 32;
 export const POLY1305_TAG_BYTES = 16;

@@ -11,7 +11,7 @@
  * quarter-round loop over an index table). Words are int32: sums wrap with
  * |0, rotations are (x << n) | (x >>> 32 - n); no value ever needs more.
  */
-import { checkBytes, isIntIn } from "./bytes";
+import { checkBytes, isIntIn } from "../../firmware/core/bytes.ts";
 
 export const CHACHA_KEY_BYTES = 32;
 export const CHACHA_NONCE_BYTES = 12;
