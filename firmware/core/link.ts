@@ -37,7 +37,7 @@ import {
 import type { Link, Received } from "./inbox";
 import { newReceived, receive } from "./inbox";
 import type { Grant } from "./pairing";
-import { DEVICE_ID_BYTES, deriveAnswerKey, deriveCardId, derivePairKey, deriveSealKey, readGrant } from "./pairing";
+import { DEVICE_ID_BYTES, LINK_IKM_BYTES, deriveAnswerKey, deriveCardId, derivePairKey, deriveSealKey, readGrant } from "./pairing";
 import type { PaymentView } from "./payment";
 import { decodePayment, formatAmount, newPaymentView, panelText } from "./payment";
 import { PAYMENT_OCRA_SUITE, transactionChallenge } from "./ocra";
@@ -141,12 +141,15 @@ export function saveRecord(store: FlashStore, sha256: Hash, file: string, r: Lin
   return back !== undefined && equalBytes(back, b);
 }
 
-/** K from the profile's HMAC inner pad (K0 ^ 0x36, K0 = K zero-padded): K0 without its trailing zero bytes, at least 16. */
-export function cardKeyFromPads(pads: Uint8Array, blockLen: number): Uint8Array {
-  let n = blockLen;
-  while (n > 16 && pads[n - 1] === 0x36) n--;
-  const k = new Uint8Array(n);
-  for (let i = 0; i < n; i++) k[i] = pads[i] ^ 0x36;
+/**
+ * The card key as the link keys take it (core/pairing.ts), from the profile's
+ * HMAC inner pad: K0 = its first 64 bytes ^ 0x36, K zero-padded to 64 bytes
+ * (a profile key has at most 64; a SHA-512 profile's pad is 128 bytes, the
+ * rest zeros ^ 0x36). Exact, whatever K ends with.
+ */
+export function cardKeyFromPads(pads: Uint8Array): Uint8Array {
+  const k = new Uint8Array(LINK_IKM_BYTES);
+  for (let i = 0; i < LINK_IKM_BYTES; i++) k[i] = pads[i] ^ 0x36;
   return k;
 }
 

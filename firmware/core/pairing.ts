@@ -1,12 +1,19 @@
 /**
  * The transport's key schedule and the pairing grant (docs/dynamic-data.md,
  * "Keys" and "Pairing"). Everything comes from the card's key K (the
- * profile's key, 16..64 bytes), through HKDF-SHA256 with one versioned salt:
+ * profile's key, 16..64 bytes) as HMAC uses it, K0 = K zero-padded to 64
+ * bytes, through HKDF-SHA256 with one versioned salt:
  *
- *   card id   = HKDF(IKM = K, salt = "inkcard/link/v1", info = "card-id", L = 4)   as a u32; 0 becomes 1
- *   K_seal    = HKDF(IKM = K, salt,                     info = "seal",    L = 32)  issuer <-> card, end to end
- *   K_pair    = HKDF(IKM = K, salt,                     info = "pair" || device id (16) || epoch (u32), L = 32)
- *   K_answer  = HKDF(IKM = K, salt,                     info = "answer",  L = 32)  the payment answer's OCRA key
+ *   card id   = HKDF(IKM = K0, salt = "inkcard/link/v1", info = "card-id", L = 4)   as a u32; 0 becomes 1
+ *   K_seal    = HKDF(IKM = K0, salt,                     info = "seal",    L = 32)  issuer <-> card, end to end
+ *   K_pair    = HKDF(IKM = K0, salt,                     info = "pair" || device id (16) || epoch (u32), L = 32)
+ *   K_answer  = HKDF(IKM = K0, salt,                     info = "answer",  L = 32)  the payment answer's OCRA key
+ *
+ * K0, not K: the card holds only the profile's HMAC pads (K0 ^ ipad,
+ * K0 ^ opad), from which K0 comes back exactly, while K does not when it
+ * ends in zero bytes (HMAC makes no difference between K and K ‖ 00: they
+ * are one key to HOTP too). Deriving from K itself, such a card (about one
+ * in 256) and its issuer would disagree on every link key.
  *
  * The issuer, which holds K, derives K_pair for a phone it has bound to the
  * card (its device identifier) and gives it to that phone; the card derives
@@ -21,7 +28,7 @@
  *   16  4   epoch, u32 >= 1: the issuer's count of pairings of this card; the card takes only a larger one
  */
 import type { Hash } from "./types";
-import { isIntIn, readU32BE, utf8Bytes, writeU32BE } from "./bytes";
+import { isIntIn, readU32BE, utf8Bytes, wipe, writeU32BE } from "./bytes";
 import { E_MALFORMED, E_OLD_SEQ, E_OVERSIZED, E_TRUNCATED, OK } from "./frames";
 import { hkdf } from "./hkdf";
 
@@ -35,14 +42,23 @@ function checkInputs(sha256: Hash, cardKey: Uint8Array): void {
   if (!(cardKey instanceof Uint8Array) || cardKey.length < 16 || cardKey.length > 64) throw new Error("card key must be 16..64 bytes");
 }
 
-/** HKDF-SHA256 of the card key under LINK_SALT with an ASCII label, then extra bytes. */
+/** The link keys' input: the card key zero-padded to 64 bytes, as HMAC pads it (see above). */
+export const LINK_IKM_BYTES = 64;
+
+/** HKDF-SHA256 of the card key (padded) under LINK_SALT with an ASCII label, then extra bytes. */
 function derive(sha256: Hash, cardKey: Uint8Array, label: string, extra: Uint8Array | null, length: number): Uint8Array {
   checkInputs(sha256, cardKey);
   const l = utf8Bytes(label);
   const info = new Uint8Array(l.length + (extra ? extra.length : 0));
   info.set(l, 0);
   if (extra) info.set(extra, l.length);
-  return hkdf(sha256, cardKey, utf8Bytes(LINK_SALT), info, length);
+  const k0 = new Uint8Array(LINK_IKM_BYTES);
+  k0.set(cardKey, 0);
+  try {
+    return hkdf(sha256, k0, utf8Bytes(LINK_SALT), info, length);
+  } finally {
+    wipe(k0);
+  }
 }
 
 /** The card id frames carry (never 0: 0 means "any card" in HELLO). */

@@ -38,7 +38,9 @@ const FUZZ_CASES = 100_000;
 
 /** The answer as docs/dynamic-data.md defines it, with node:crypto only (no firmware code). */
 function independentAnswer(p: { txId: Uint8Array; amount: number; currency: string; exponent: number; payee: string; details: string }): string {
-  const kA = Buffer.from(hkdfSync("sha256", KEY, Buffer.from("inkcard/link/v1"), Buffer.from("answer"), 32));
+  // IKM = K0, the card key zero-padded to 64 bytes (docs/dynamic-data.md "Keys").
+  const k0 = Buffer.concat([KEY, Buffer.alloc(64 - KEY.length)]);
+  const kA = Buffer.from(hkdfSync("sha256", k0, Buffer.from("inkcard/link/v1"), Buffer.from("answer"), 32));
   const amount = Buffer.alloc(6);
   amount.writeUIntBE(p.amount, 0, 6);
   const payee = Buffer.from(p.payee, "utf8");
@@ -364,12 +366,19 @@ describe("core/link: the card's link application", () => {
     });
   });
 
-  it("recovers the card key from the profile's pads", () => {
-    for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
-      const key = bytes("00112233445566778899aabbccddeeff01020304");
-      const rec = encodeProfile({ mode: "counter", algorithm: alg, digits: 6, stepSeconds: 30, startCounter: 0, cardId: "X", key }, SHA);
-      const p = readProfile(rec, SHA)!;
-      expect(hex(cardKeyFromPads(p.pads, p.pads.length >> 1)), alg).to.equal(hex(key));
+  it("recovers the card key zero-padded to 64 bytes from the profile's pads, and the issuer's key gives the same link keys", () => {
+    // The last two keys end in zero bytes: only K0 (K as HMAC pads it) comes back from the pads.
+    for (const k of ["00112233445566778899aabbccddeeff01020304", "00112233445566778899aabbccddeeff01020300", "00112233445566778899aabbccddeeff" + "00".repeat(16)]) {
+      for (const alg of ["SHA1", "SHA256", "SHA512"] as const) {
+        const key = bytes(k);
+        const rec = encodeProfile({ mode: "counter", algorithm: alg, digits: 6, stepSeconds: 30, startCounter: 0, cardId: "X", key }, SHA);
+        const p = readProfile(rec, SHA)!;
+        const k0 = cardKeyFromPads(p.pads);
+        expect(hex(k0), `${alg} ${k}`).to.equal(k + "00".repeat(64 - key.length));
+        // The card derives from K0, the issuer from K: the same keys.
+        expect(hex(P.deriveSealKey(SHA, k0)), `${alg} ${k}`).to.equal(hex(P.deriveSealKey(SHA, key)));
+        expect(P.deriveCardId(SHA, k0), `${alg} ${k}`).to.equal(P.deriveCardId(SHA, key));
+      }
     }
   });
 });

@@ -28,7 +28,8 @@ const ROLES: Role[] = ["verify", "issue", "admin"];
 const PAY = { amount: 12345, currency: "EUR", exponent: 2, payee: "Café du Parc", details: "Table 4, 2 covers" };
 
 /** HKDF-SHA256 of the card key (node:crypto), as docs/dynamic-data.md "Keys" defines each key. */
-const hkdf = (key: Uint8Array, info: Buffer, n: number) => Buffer.from(hkdfSync("sha256", key, SALT, info, n));
+/** IKM = K0: the card key zero-padded to 64 bytes, as HMAC pads it. */
+const hkdf = (key: Uint8Array, info: Buffer, n: number) => Buffer.from(hkdfSync("sha256", Buffer.concat([key, Buffer.alloc(64 - key.length)]), SALT, info, n));
 
 /** The OCRA answer (RFC 6287) for suite OCRA-1:HOTP-SHA256-8:QH64, written from the RFC and the docs, on node:crypto only. */
 function independentAnswer(cardKey: Uint8Array, v: PaymentView): string {
