@@ -12,27 +12,17 @@
  *   tag      = Poly1305(poly key, aad | pad16 | ct | pad16 | le64(|aad|) | le64(|ct|))
  *   sealed   = ct | tag
  */
-import { checkBytes, equalBytes, wipe } from "../../firmware/core/bytes.ts";
+import { checkAeadArgs } from "../../firmware/core/aead.ts";
+import { equalBytes, wipe } from "../../firmware/core/bytes.ts";
 import { chacha20 } from "./chacha20.ts";
 import { poly1305Finish, poly1305Init, poly1305Update } from "./poly1305.ts";
 
-const AEAD_KEY_BYTES = 32;
-const AEAD_NONCE_BYTES = 12;
 const AEAD_TAG_BYTES = 16;
 
 /** Room reused by every call (all synchronous): the one-time Poly1305 key, the lengths block, the expected tag. */
 const polyKey = new Uint8Array(32);
 const lens = new Uint8Array(16);
 const expected = new Uint8Array(AEAD_TAG_BYTES);
-
-function checkArgs(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, what: string): void {
-  checkBytes(key, "AEAD key");
-  checkBytes(nonce, "AEAD nonce");
-  checkBytes(aad, "AEAD aad");
-  checkBytes(data, "AEAD " + what);
-  if (key.length !== AEAD_KEY_BYTES) throw new Error("AEAD key must be 32 bytes");
-  if (nonce.length !== AEAD_NONCE_BYTES) throw new Error("AEAD nonce must be 12 bytes");
-}
 
 /** Little-endian uint32 n at lens[off], the high 4 bytes of its le64 staying 0 (lengths here are far below 2^32). */
 function le32(off: number, n: number): void {
@@ -60,7 +50,7 @@ function tagOf(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Arr
 }
 
 export function seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  checkArgs(key, nonce, aad, plaintext, "plaintext");
+  checkAeadArgs(key, nonce, aad, plaintext, "plaintext");
   const n = plaintext.length;
   const out = new Uint8Array(n + AEAD_TAG_BYTES);
   const ct = out.subarray(0, n);
@@ -70,7 +60,7 @@ export function seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaint
 }
 
 export function open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-  checkArgs(key, nonce, aad, sealed, "sealed data");
+  checkAeadArgs(key, nonce, aad, sealed, "sealed data");
   const n = sealed.length - AEAD_TAG_BYTES;
   if (n < 0) return null;
   const ct = sealed.subarray(0, n);

@@ -54,6 +54,16 @@ function padsOf(key: Uint8Array | ArrayBuffer, p: Uint8Array): void {
   }
 }
 
+/** Throws unless the arguments are byte arrays and the key and nonce have their lengths (programming errors). */
+export function checkAeadArgs(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, what: string): void {
+  checkBytes(key, "AEAD key");
+  checkBytes(nonce, "AEAD nonce");
+  checkBytes(aad, "AEAD aad");
+  checkBytes(data, "AEAD " + what);
+  if (key.length !== AEAD_KEY_BYTES) throw new Error("AEAD key must be 32 bytes");
+  if (nonce.length !== AEAD_NONCE_BYTES) throw new Error("AEAD nonce must be 12 bytes");
+}
+
 /** Zeros over a digest that is key material: a Uint8Array on a host, an ArrayBuffer on Espruino. */
 function wipeDigest(d: Uint8Array | ArrayBuffer): void {
   (d instanceof Uint8Array ? d : new Uint8Array(d)).fill(0);
@@ -64,12 +74,7 @@ function wipeDigest(d: Uint8Array | ArrayBuffer): void {
  * caller wipes them.
  */
 function keysOf(h: Digest, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, what: string): Uint8Array {
-  checkBytes(key, "AEAD key");
-  checkBytes(nonce, "AEAD nonce");
-  checkBytes(aad, "AEAD aad");
-  checkBytes(data, "AEAD " + what);
-  if (key.length !== AEAD_KEY_BYTES) throw new Error("AEAD key must be 32 bytes");
-  if (nonce.length !== AEAD_NONCE_BYTES) throw new Error("AEAD nonce must be 12 bytes");
+  checkAeadArgs(key, nonce, aad, data, what);
   const p = new Uint8Array(256);
   const info = new Uint8Array(INFO1);
   const kp = p.subarray(128);
