@@ -13,6 +13,14 @@ export interface EngineState extends DisplayState, PanelState, CardState {
   updating: boolean;
   /** Called when an update ends and no other follows: the shell drops the engine. */
   idle(): void;
+  /**
+   * The panel's frame while an engine lives: made by the shell first thing when it builds one and
+   * deleted with the engine (engine.ts createSurface says why). Its size is `frame`, width * 65536 +
+   * height, recorded by the first engine (0 until then): one number, as every variable kept at idle
+   * counts.
+   */
+  surface?: Graphics;
+  frame: number;
 }
 
 export interface Engine {

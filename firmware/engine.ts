@@ -65,8 +65,22 @@ function shown(): void {
   }
 }
 
+/**
+ * The frame (5 KB: about 390 variables in a row) is made by the shell right
+ * after its garbage collection, before anything of the engine: so it takes
+ * the lowest free run, the same place every time, and the few variables
+ * that outlive a press (a timer, a string of the shell), made while frame
+ * and engine are in RAM, land above it. Made here, after the engine, it
+ * went wherever a run was left: the survivors of earlier presses broke RAM
+ * up until, after some dozens of presses, Espruino found no run and spread
+ * the frame over ordinary string blocks, about 170 variables more, taking a
+ * burst of presses past its bound (test/card/presses.test.ts; reproduced by
+ * repeating it). The engine makes it itself only before the shell knows its
+ * size: at boot, with RAM in one piece.
+ */
 function createSurface(width: number, height: number): Graphics {
-  return Graphics.createArrayBuffer(width, height, 1, { msb: true });
+  state.frame = width * 65536 + height;
+  return state.surface || (state.surface = Graphics.createArrayBuffer(width, height, 1, { msb: true }));
 }
 
 function profileHex(): string {

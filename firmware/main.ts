@@ -74,7 +74,7 @@ import { isConsolePassword } from "./core/lock";
 /** engine.ts's code wrapped in a function by the build: each call builds a new engine. */
 declare function INKCARD_ENGINE(state: EngineState): Engine;
 
-const state: EngineState = { sinceFull: 0, based: false, showing: false, updating: false, idle: onIdle };
+const state: EngineState = { sinceFull: 0, based: false, showing: false, updating: false, idle: onIdle, frame: 0 };
 /** The engine while an event or a panel update uses it, else undefined. */
 let engine: Engine | undefined;
 /**
@@ -91,6 +91,9 @@ function open(): Engine {
     // Espruino's collector frees, and only when RAM is nearly full (it then flags LOW_MEMORY).
     // Collect it now (process.memory() does), so a new engine is never built beside its remains.
     process.memory();
+    // Then the panel's frame, before the engine: the lowest free run of RAM, every time (engine.ts createSurface).
+    const f = state.frame;
+    if (f) state.surface = Graphics.createArrayBuffer(f >> 16, f & 65535, 1, { msb: true });
     engine = INKCARD_ENGINE(state);
   }
   return engine;
@@ -98,11 +101,13 @@ function open(): Engine {
 
 /** After each event: drop the engine unless the panel is still being updated (then idle() drops it). */
 function close(): void {
-  if (!state.updating) engine = undefined;
+  if (!state.updating) onIdle();
 }
 
+/** The engine and its frame are dropped (then a press that waited runs: it waited only during an update). */
 function onIdle(): void {
   engine = undefined;
+  delete state.surface;
   if (waiting && !waitTimer) waitTimer = setTimeout(onWaited, 0);
 }
 

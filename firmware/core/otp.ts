@@ -114,7 +114,8 @@ const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
  * screen, ran the simulator's espruino engine (whose shim takes RAM of its
  * own) out of memory. bench/press.ts, one interpreter run: 0.45x Espruino's
  * TOTP module at best, 0.48x by the median of per-round ratios (0.55x
- * before); bench/memory.ts: press peak 2,146 variables (2,122 before).
+ * before); bench/memory.ts: press peak 2,146 variables then (2,122 before;
+ * 2,151 since the shell makes the frame first, main.ts open).
  */
 export function padOtp(hash: Hash, pads: Uint8Array, digits: number): (counter: number) => string {
   checkHash(hash);
