@@ -147,7 +147,7 @@ export interface InterpreterCard {
   /** The card's serial port: a pseudo-terminal. */
   port: string;
   /** Whether the interpreter still runs, and what socat saw of it: for a failure's message. */
-  fate(): string;
+  fate(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -168,7 +168,9 @@ export async function interpreterCard(boot0 = ""): Promise<InterpreterCard> {
   // Its notices (-d -d) name how the interpreter ended, if it did: a failure's message gives them (fate()).
   const log = join(dir, "socat.log");
   const socat = spawn("socat", ["-d", "-d", "-lf", log, `PTY,link=${port},rawer,echo=0`, `EXEC:${ESPRUINO},pty,rawer`], { cwd: dir, detached: true, stdio: "ignore" });
-  const fate = () => {
+  const fate = async () => {
+    // The process may be ending still (its pseudo-terminal closed first): give its exit a moment to show.
+    for (let i = 0; i < 10 && socat.exitCode === null && socat.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
     let said = "";
     try {
       said = readFileSync(log, "utf8").trim().split("\n").slice(-6).join("\n");
