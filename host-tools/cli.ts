@@ -23,4 +23,13 @@ for (const m of modules) {
   register(program);
 }
 
+// Output into a reader that stops early (`inkcard build | head -1`): end quietly, as a Unix tool ended by
+// SIGPIPE does (status 141), not with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(141);
+  });
+}
+
 await program.parseAsync(process.argv);

@@ -190,3 +190,18 @@ describe("build", function () {
     });
   });
 });
+
+describe("inkcard's output into a reader that stops early", () => {
+  it("ends with status 141 (as SIGPIPE would) and no stack trace, like a Unix tool", async function () {
+    this.timeout(60_000);
+    const { spawn } = await import("node:child_process");
+    // The reader is gone before the command writes its first line (`inkcard build | head -0`).
+    const child = spawn(process.execPath, ["bin/inkcard.js", "build"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    const status = await new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    expect(stderr, "nothing on stderr").to.equal("");
+    expect(status).to.equal(141);
+  });
+});
