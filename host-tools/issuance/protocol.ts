@@ -11,16 +11,23 @@ export type Algorithm = "SHA1" | "SHA256";
 
 export type Status = "active" | "locked" | "blocked";
 
-/** GET /v1/cards/{id}: status, no secrets. */
-export interface CardView {
+/** What a card is, fixed at issuance: the issuer's record of it (issuer/card.ts CardRecord) and its view share these. */
+export interface CardTerms {
   id: string;
   pan: string;
+  /** YYMM */
   expiry: string;
+  /** PAN sequence number, 2 digits. */
   psn: string;
   mode: Mode;
   digits: number;
   algorithm: Algorithm;
+  /** TOTP step in seconds (recorded for counter cards too; unused there). */
   step: number;
+}
+
+/** GET /v1/cards/{id}: status, no secrets. */
+export interface CardView extends CardTerms {
   status: Status;
   /** Counter mode: the next counter the issuer expects. */
   counter?: number;

@@ -3,7 +3,7 @@
  * The card's key is not here: it is derived from the master key on demand
  * (keys.ts) and never stored.
  */
-import type { Algorithm, CardView, Mode, Status } from "../issuance/protocol.ts";
+import type { Algorithm, CardTerms, CardView, Mode, Status } from "../issuance/protocol.ts";
 import type { Policy } from "./policy.ts";
 
 /** The card view and package are the issuance protocol's (host-tools/issuance/protocol.ts). */
@@ -29,18 +29,7 @@ export interface CardState {
   lastResyncFailureAt: number;
 }
 
-export interface CardRecord extends CardState {
-  id: string;
-  pan: string;
-  /** YYMM */
-  expiry: string;
-  /** PAN sequence number, 2 digits. */
-  psn: string;
-  mode: Mode;
-  digits: number;
-  algorithm: Algorithm;
-  /** TOTP step in seconds (recorded for counter cards too; unused there). */
-  step: number;
+export interface CardRecord extends CardState, CardTerms {
   /** Counter mode: the counter the card starts at (its first press). */
   startCounter: number;
   createdAt: number;

@@ -19,6 +19,7 @@ import { newReceived } from "../../firmware/core/inbox.ts";
 import { deriveCardId, derivePairKey, deriveSealKey } from "../../firmware/core/pairing.ts";
 import { newPaymentView } from "../../firmware/core/payment.ts";
 import type { Hash } from "../../firmware/core/types.ts";
+import { boardHashes } from "../../firmware/hal/crypto.ts";
 import { type Rig, runCase } from "./frames-driver.ts";
 
 declare const require: (m: string) => { [k: string]: (...a: unknown[]) => unknown };
@@ -44,8 +45,8 @@ const sha256: Hash = {
     return h;
   },
 };
-// The card's AEAD over the native SHA-256's parts digest, as the firmware's hal/crypto.ts gives it.
-const etm = etmAead({ name: "SHA256", blockLen: 64, outputLen: 32, digest: sha256.digest, digestParts: crypto.SHA256 } as Hash);
+// The card's AEAD over the native SHA-256 as the firmware's hal/crypto.ts gives it (its parts digest).
+const etm = etmAead(boardHashes(["SHA256"])("SHA256") as Hash);
 const aead: F.Aead = {
   seal: etm.seal,
   open: function (k: Uint8Array, n: Uint8Array, a: Uint8Array, s: Uint8Array): Uint8Array | null {
