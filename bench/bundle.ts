@@ -1,5 +1,6 @@
 /**
- * The firmware bundle against its budget: issue 2 may add at most 24 KB of code.
+ * The firmware bundle against its budget (host-tools/build/build.ts BUDGET_BYTES: the MDBT42Q's
+ * 40 KB of Storage less one page for what the card keeps).
  * Run: node --import tsx bench/bundle.ts   (builds dist/firmware.js first if it is stale)
  *
  * The gzip size is for reference only: Espruino keeps and parses the text as is.

@@ -22,7 +22,7 @@
  *             process.memory() collects garbage first, as the shell does before
  *             building the next engine)
  * Pins are not emulated: BUSY reads low, so a refresh finishes at once. `NRF` does
- * not exist on Linux: a stub with setServices is put in `.boot0`. The press is
+ * not exist on Linux: a stub (test/support/nrf-stub.ts) is put in `.boot0`. The press is
  * sampled through hooks, also in `.boot0`; their own variables are measured (idle
  * with and without them) and taken off. Nothing the card prints is echoed: its
  * answer to ink-code holds a code.
@@ -46,6 +46,7 @@ import { nodeHash } from "../host-tools/lib/hash.ts";
 import { ESPRUINO, Interpreter, bootFromStorage, sleep, textBytes as text, writeStorage } from "../host-tools/lib/interpreter.ts";
 import { encodeProfile } from "../firmware/core/profile.ts";
 import { PEAK_BOUND, PressRig, SEQUENCES } from "../test/card/press-rig.ts";
+import { NRF_STUB } from "../test/support/nrf-stub.ts";
 
 /** Espruino variables on the card (nRF52832, as Puck.js). */
 export const CARD_VARIABLES = 2630;
@@ -61,7 +62,6 @@ export interface MemoryMeasure {
   afterPress: number;
 }
 
-const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:function(){}};';
 /** Samples usage (no garbage collection) after each font decode and at each pin write of the panel. */
 const PRESS_HOOKS =
   "var PEAK=0;function SAMPLE(){var u=process.memory(false).usage;if(u>PEAK)PEAK=u;}" +

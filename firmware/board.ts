@@ -2,8 +2,8 @@ import type { BoardConfig } from "./board-config";
 
 /** Replaced by the build with the validated espruino.config.js (esbuild `define`). */
 declare const INKCARD_BOARD: BoardConfig;
-/** Replaced by the build with the same config as a JSON string (for readBoard). */
-declare const INKCARD_BOARD_JSON: string;
+/** Declared by the build beside the engine, for the shell and the engine: JSON.parse of the same config. */
+declare function INKCARD_READ_BOARD(): BoardConfig;
 /** Replaced by the build with package.json's version. */
 declare const INKCARD_VERSION: string;
 
@@ -18,5 +18,5 @@ export const FIRMWARE_VERSION: string = INKCARD_VERSION;
  * define in a variable of its own).
  */
 export function readBoard(): BoardConfig {
-  return JSON.parse(INKCARD_BOARD_JSON) as BoardConfig;
+  return INKCARD_READ_BOARD();
 }

@@ -47,6 +47,17 @@ export function hexToBytes(hex: string): Uint8Array {
   return out;
 }
 
+/** Bytes of an ASCII string (the protocol's labels): a character above 127 is an error. */
+export function asciiBytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127) throw new Error("label must be ASCII");
+    out[i] = c;
+  }
+  return out;
+}
+
 /**
  * UTF-8 bytes of a short string (ASCII gives one byte per character).
  * Takes UTF-16 surrogate pairs (Node) and whole code points (Espruino's

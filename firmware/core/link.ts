@@ -20,9 +20,11 @@
  * write that fails (or reads back different) answers E_BUSY and nothing is
  * done.
  *
- * A payment is kept in RAM while it is shown (the engine that holds this
- * object is kept meanwhile, main.ts), and forgotten when the holder decides,
- * at its expiry or after showMs, whichever comes first. A confirm computes
+ * A payment is kept in RAM while it is shown, in `state` (the shell keeps
+ * that; this object may be made anew for each event, main.ts), and
+ * forgotten when the holder decides, at its expiry or after paymentMs,
+ * whichever comes first. Screens are asked for by number (`screen`, the
+ * LINK_* of screens.ts): the engine that holds the panel draws them. A confirm computes
  * the OCRA answer over exactly what was drawn (transactionChallenge of the
  * payment's own bytes), shows it, and notifies a sealed ANSWER (T_ANSWER,
  * seq = the payment frame's, expiry 0 = none) whose bytes are kept in
@@ -40,13 +42,13 @@ import type { Grant } from "./pairing";
 import { DEVICE_ID_BYTES, LINK_IKM_BYTES, deriveAnswerKey, deriveCardId, derivePairKey, deriveSealKey, readGrant } from "./pairing";
 import type { PaymentView } from "./payment";
 import { decodePayment, formatAmount, newPaymentView, panelText } from "./payment";
-import { PAYMENT_OCRA_SUITE, transactionChallenge } from "./ocra";
+import { PAYMENT_OCRA_SUITE, transactionQuestion } from "./ocra";
 import { hmac } from "./hmac";
 import { truncate } from "./otp";
 import type { PaymentScreen } from "./screens";
-import { drawAnswerScreen, drawDeclinedScreen, drawPasskeyScreen, drawPaymentScreen } from "./screens";
-import type { Clock, Display, FlashStore, Hash } from "./types";
-import { equalBytes, hexToBytes, readU32BE, wipe, writeU32BE } from "./bytes";
+import { LINK_ANSWER, LINK_BLANK, LINK_DECLINED, LINK_PASSKEY, LINK_PAYMENT } from "./link-screens";
+import type { Clock, FlashStore, Hash } from "./types";
+import { equalBytes, readU32BE, wipe, writeU32BE } from "./bytes";
 
 /** What must outlive the object (main.ts builds the engine per event): kept by the shell. */
 export interface LinkState {
@@ -59,14 +61,17 @@ export interface LinkState {
   answerSeq: number;
   /** The sender's frame count of the card's answers (the fragment frame id). */
   sent: number;
-  /** A payment waits for the holder's decision: the shell keeps this object. */
-  paying: boolean;
+  /** The payment shown and waiting for the holder's decision, and its frame's seq. */
+  payment: PaymentView | null;
+  paymentSeq: number;
   /** A link screen (payment, answer, declined, passkey) is on the panel: the wipe is the link's. */
   linkShown: boolean;
+  /** The largest notification the link takes: a write of n bytes proves MTU >= n + 3 (reset() for a new link). */
+  notifySize: number;
 }
 
 export function newLinkState(): LinkState {
-  return { flood: null, floodAnswered: -1, answer: null, answerSeq: 0, sent: 0, paying: false, linkShown: false };
+  return { flood: null, floodAnswered: -1, answer: null, answerSeq: 0, sent: 0, payment: null, paymentSeq: 0, linkShown: false, notifySize: DEFAULT_WRITE };
 }
 
 export interface LinkOptions {
@@ -82,7 +87,8 @@ export interface LinkOptions {
   cardKey(): Uint8Array | null;
   /** One notification on LINK_NOTIFY (at most the size the link allows, 20 until a write shows more). */
   notify(bytes: Uint8Array): void;
-  display: Display;
+  /** Show a link screen (screens.ts LINK_*; LINK_BLANK wipes): drawn by whoever holds the panel. */
+  screen(kind: number, value: unknown): void;
   /** Arm the shell's wipe timer for what the link shows (ms > 0); it calls wipe(). */
   timer(ms: number): void;
   /** The longest a payment stays on the screen, ms (its expiry may end it sooner). */
@@ -160,11 +166,11 @@ export function cardKeyFromPads(pads: Uint8Array): Uint8Array {
  * The same as ocra.ts's generic ocra() (the tests compare them); the card
  * carries this rather than the suite parser, 5 KB it has no room for.
  */
-export function paymentAnswer(sha256: Hash, kA: Uint8Array, challengeHex: string): string {
+export function paymentAnswer(sha256: Hash, kA: Uint8Array, question: Uint8Array): string {
   const s = PAYMENT_OCRA_SUITE;
   const m = new Uint8Array(s.length + 1 + 128);
   for (let i = 0; i < s.length; i++) m[i] = s.charCodeAt(i);
-  m.set(hexToBytes(challengeHex), s.length + 1);
+  m.set(question, s.length + 1);
   const mac = hmac(sha256, kA, m);
   const r = truncate(mac, 8);
   wipe(mac);
@@ -176,20 +182,6 @@ export function paymentScreen(p: PaymentView): PaymentScreen {
   return { amount: formatAmount(p.amount, p.exponent) + " " + p.currency, payee: panelText(p.payee), details: panelText(p.details), code: p.code };
 }
 
-// Module-level drawing functions for display.showScreen: no closure per screen.
-function drawPayment(s: any, decode: (b: string) => string, arg: unknown): void {
-  drawPaymentScreen(s, decode, arg as PaymentScreen);
-}
-function drawAnswer(s: any, decode: (b: string) => string, arg: unknown): void {
-  drawAnswerScreen(s, decode, arg as string);
-}
-function drawDeclined(s: any, decode: (b: string) => string): void {
-  drawDeclinedScreen(s, decode);
-}
-function drawPasskey(s: any, decode: (b: string) => string, arg: unknown): void {
-  drawPasskeyScreen(s, decode, arg as string);
-}
-
 export class CardLink {
   private readonly o: LinkOptions;
   private readonly st: LinkState;
@@ -198,11 +190,6 @@ export class CardLink {
   private readonly grant: Grant;
   private rec: LinkRecord | null = null;
   private link: Link | null = null;
-  /** The largest notification the link takes: a write of n bytes proves MTU >= n + 3. */
-  private notifySize = DEFAULT_WRITE;
-  /** The payment shown and waiting for a decision, and its frame's seq. */
-  private payment: PaymentView | null = null;
-  private paymentSeq = 0;
 
   constructor(o: LinkOptions) {
     this.o = o;
@@ -215,12 +202,12 @@ export class CardLink {
   /** A central connected or disconnected: no frame is under way, notifications back to 20 bytes. */
   reset(): void {
     resetReassembly(this.r);
-    this.notifySize = DEFAULT_WRITE;
+    this.st.notifySize = DEFAULT_WRITE;
   }
 
   /** A payment waits for the holder. */
   pending(): boolean {
-    return this.payment !== null;
+    return this.st.payment !== null;
   }
 
   /** One write on LINK_WRITE. */
@@ -228,7 +215,7 @@ export class CardLink {
     const st = this.st;
     const now = this.o.clock();
     if (!st.flood) st.flood = newFloodGuard(now);
-    if (data.length > this.notifySize) this.notifySize = Math.min(data.length, MAX_WRITE);
+    if (data.length > st.notifySize) st.notifySize = Math.min(data.length, MAX_WRITE);
     if (!floodSpend(st.flood, now, 1)) {
       if (!(now - st.floodAnswered < 1)) {
         st.floodAnswered = now;
@@ -318,7 +305,7 @@ export class CardLink {
     this.link = null; // K_pair and the sequence numbers again from the new record
     this.st.answer = null;
     this.st.answerSeq = 0;
-    if (this.payment) this.forget(); // it came through the previous phone
+    if (this.st.payment) this.forget(); // it came through the previous phone
     this.send(encodeAck(out, link.cardId));
     return OK;
   }
@@ -335,22 +322,22 @@ export class CardLink {
     this.rec = next;
     link.lastSeq = out.seq;
     link.lastIssuerSeq = out.issuerSeq;
-    this.payment = view;
-    this.paymentSeq = out.seq;
-    this.st.answer = null;
-    this.st.answerSeq = 0;
-    this.st.paying = true;
-    this.st.linkShown = true;
+    const st = this.st;
+    st.payment = view;
+    st.paymentSeq = out.seq;
+    st.answer = null;
+    st.answerSeq = 0;
+    st.linkShown = true;
     this.send(encodeAck(out, link.cardId)); // before the drawing: the phone stops resending sooner
-    this.show(drawPayment, paymentScreen(view));
+    this.o.screen(LINK_PAYMENT, paymentScreen(view));
     this.o.timer(Math.max(1, Math.min(this.o.paymentMs, (view.expiry - now) * 1000)));
     return OK;
   }
 
   /** Short press while a payment is shown: the answer, shown and notified. False when no payment waits. */
   confirm(): boolean {
-    const p = this.payment;
-    const link = this.link;
+    const p = this.st.payment;
+    const link = p ? this.keys() : null;
     if (!p || !link || !link.pair) return false;
     if (!(this.o.clock() <= p.expiry)) {
       this.wipe();
@@ -361,17 +348,12 @@ export class CardLink {
     const sha = this.o.sha256;
     const kA = deriveAnswerKey(sha, key);
     wipe(key);
-    const r = paymentAnswer(sha, kA, transactionChallenge(sha, p));
+    const r = paymentAnswer(sha, kA, transactionQuestion(sha, p));
     wipe(kA);
     const body = new Uint8Array(r.length);
     for (let i = 0; i < r.length; i++) body[i] = r.charCodeAt(i);
-    const sealed = sealFrame(this.o.aead, link.pair, { type: T_ANSWER, cardId: link.cardId, seq: this.paymentSeq, expiry: 0 }, body);
-    this.st.answer = sealed;
-    this.st.answerSeq = this.paymentSeq;
-    this.forget();
-    this.st.linkShown = true;
-    this.send(sealed);
-    this.show(drawAnswer, r);
+    this.answer(link, body);
+    this.o.screen(LINK_ANSWER, r);
     this.o.timer(this.o.shownMs);
     return true;
   }
@@ -383,24 +365,30 @@ export class CardLink {
    * when no payment waits.
    */
   decline(): boolean {
-    const link = this.link;
-    if (!this.payment || !link || !link.pair) return false;
-    const sealed = sealFrame(this.o.aead, link.pair, { type: T_ANSWER, cardId: link.cardId, seq: this.paymentSeq, expiry: 0 }, new Uint8Array(0));
-    this.st.answer = sealed;
-    this.st.answerSeq = this.paymentSeq;
-    this.forget();
-    this.send(sealed);
-    this.st.linkShown = true;
-    this.show(drawDeclined, null);
+    const link = this.st.payment ? this.keys() : null;
+    if (!link || !link.pair) return false;
+    this.answer(link, new Uint8Array(0));
+    this.o.screen(LINK_DECLINED, null);
     this.o.timer(this.o.shownMs);
     return true;
   }
 
+  /** The sealed ANSWER to the payment shown: kept for a DUPLICATE of its frame, notified; the payment is forgotten. */
+  private answer(link: Link, body: Uint8Array): void {
+    const st = this.st;
+    const sealed = sealFrame(this.o.aead, link.pair as Uint8Array, { type: T_ANSWER, cardId: link.cardId, seq: st.paymentSeq, expiry: 0 }, body);
+    st.answer = sealed;
+    st.answerSeq = st.paymentSeq;
+    this.forget();
+    st.linkShown = true;
+    this.send(sealed);
+  }
+
   /** Bluetooth pairing asks the holder to type this passkey on the phone. */
   passkey(key: string): void {
-    if (this.payment) return; // never over a payment: the phone shows the passkey prompt too
+    if (this.st.payment) return; // never over a payment: the phone shows the passkey prompt too
     this.st.linkShown = true;
-    this.show(drawPasskey, key);
+    this.o.screen(LINK_PASSKEY, key);
     this.o.timer(this.o.shownMs);
   }
 
@@ -409,19 +397,12 @@ export class CardLink {
     const shown = this.st.linkShown;
     this.forget();
     this.st.linkShown = false;
-    if (shown) this.o.display.wipe();
-  }
-
-  /** display.showScreen (optional in Display: displays without link screens draw nothing). */
-  private show(fn: (s: any, decode: (b: string) => string, arg: unknown) => void, arg: unknown): void {
-    const d = this.o.display;
-    if (d.showScreen) d.showScreen(fn, arg);
+    if (shown) this.o.screen(LINK_BLANK, null);
   }
 
   private forget(): void {
-    this.payment = null;
-    this.paymentSeq = 0;
-    this.st.paying = false;
+    this.st.payment = null;
+    this.st.paymentSeq = 0;
   }
 
   /** ERROR: with the frame's seq and expiry when a whole frame's header was read, else 0. */
@@ -432,7 +413,7 @@ export class CardLink {
   /** A frame as notifications of at most notifySize bytes. */
   private send(frame: Uint8Array): void {
     const st = this.st;
-    const parts = fragmentFrame(frame, this.notifySize, st.sent & 3);
+    const parts = fragmentFrame(frame, st.notifySize, st.sent & 3);
     st.sent = (st.sent + 1) & 3;
     for (let i = 0; i < parts.length; i++) this.o.notify(parts[i]);
   }

@@ -23,7 +23,7 @@
  * docs/dynamic-data.md, "Transaction-bound answer".
  */
 import type { Hash, HashName } from "./types";
-import { bytesToHex, checkBytes, isIntIn, utf8Bytes, wipe, writeU32BE } from "./bytes";
+import { asciiBytes, bytesToHex, checkBytes, isIntIn, utf8Bytes, wipe, writeU32BE } from "./bytes";
 import { hmac } from "./hmac";
 import { truncate } from "./otp";
 
@@ -266,8 +266,13 @@ export interface ShownTransaction {
 
 const CHALLENGE_LABEL = "inkcard/answer/v1";
 
+/** The challenge (64 hex digits, the suite's QH64) for a transaction: transactionQuestion in hex. */
+export function transactionChallenge(sha256: Hash, tx: ShownTransaction): string {
+  return bytesToHex(transactionQuestion(sha256, tx));
+}
+
 /**
- * The challenge (64 hex digits, the suite's QH64) for a transaction:
+ * The challenge's 32 bytes for a transaction:
  *
  *   SHA-256( "inkcard/answer/v1" | 00 | txId (16) | amount (u48 BE) |
  *            currency (3 ASCII) | exponent (1) | len (1) | payee | len (1) | details )
@@ -275,7 +280,7 @@ const CHALLENGE_LABEL = "inkcard/answer/v1";
  * One encoding per transaction (fixed widths, lengths before text), so two
  * different screens never share a challenge. sha256 must be SHA256.
  */
-export function transactionChallenge(sha256: Hash, tx: ShownTransaction): string {
+export function transactionQuestion(sha256: Hash, tx: ShownTransaction): Uint8Array {
   if (!sha256 || sha256.name !== "SHA256") throw new Error("transaction challenge needs SHA256");
   if (!tx) throw new Error("transaction missing");
   checkBytes(tx.txId, "transaction id");
@@ -286,7 +291,7 @@ export function transactionChallenge(sha256: Hash, tx: ShownTransaction): string
   if (typeof tx.currency !== "string" || tx.currency.length !== 3) throw new Error("currency must be three letters A..Z");
   if (!isIntIn(tx.exponent, 0, 4)) throw new Error("exponent must be an integer 0..4");
   if (tx.payee.length > 255 || tx.details.length > 255) throw new Error("payee and details must be at most 255 bytes");
-  const label = utf8Bytes(CHALLENGE_LABEL);
+  const label = asciiBytes(CHALLENGE_LABEL);
   const L = label.length + 1;
   const m = new Uint8Array(L + 16 + 6 + 3 + 1 + 1 + tx.payee.length + 1 + tx.details.length);
   m.set(label, 0);
@@ -307,5 +312,5 @@ export function transactionChallenge(sha256: Hash, tx: ShownTransaction): string
   off += tx.payee.length;
   m[off++] = tx.details.length;
   m.set(tx.details, off);
-  return bytesToHex(sha256.digest(m));
+  return sha256.digest(m);
 }

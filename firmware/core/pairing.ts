@@ -28,7 +28,7 @@
  *   16  4   epoch, u32 >= 1: the issuer's count of pairings of this card; the card takes only a larger one
  */
 import type { Hash } from "./types";
-import { isIntIn, readU32BE, utf8Bytes, wipe, writeU32BE } from "./bytes";
+import { asciiBytes, isIntIn, readU32BE, wipe, writeU32BE } from "./bytes";
 import { E_MALFORMED, E_OLD_SEQ, E_OVERSIZED, E_TRUNCATED, OK } from "./frames";
 import { hkdf } from "./hkdf";
 
@@ -48,14 +48,14 @@ export const LINK_IKM_BYTES = 64;
 /** HKDF-SHA256 of the card key (padded) under LINK_SALT with an ASCII label, then extra bytes. */
 function derive(sha256: Hash, cardKey: Uint8Array, label: string, extra: Uint8Array | null, length: number): Uint8Array {
   checkInputs(sha256, cardKey);
-  const l = utf8Bytes(label);
+  const l = asciiBytes(label);
   const info = new Uint8Array(l.length + (extra ? extra.length : 0));
   info.set(l, 0);
   if (extra) info.set(extra, l.length);
   const k0 = new Uint8Array(LINK_IKM_BYTES);
   k0.set(cardKey, 0);
   try {
-    return hkdf(sha256, k0, utf8Bytes(LINK_SALT), info, length);
+    return hkdf(sha256, k0, asciiBytes(LINK_SALT), info, length);
   } finally {
     wipe(k0);
   }

@@ -35,14 +35,15 @@ export const ESPRUINO_GLOBALS: ReadonlySet<string> = new Set([
 export const REQUIRE_MODULES: ReadonlySet<string> = new Set(["Storage", "crypto"]);
 
 /** Replaced by esbuild `define` at build time: allowed in sources, never left in the bundle. */
-export const BUILD_DEFINES: ReadonlySet<string> = new Set(["INKCARD_BOARD", "INKCARD_BOARD_JSON", "INKCARD_VERSION"]);
+export const BUILD_DEFINES: ReadonlySet<string> = new Set(["INKCARD_BOARD", "INKCARD_VERSION"]);
 
 /**
  * Names that link main.ts (the shell) to engine.ts (the engine), bound by the
- * function build.ts wraps the engine's code in: INKCARD_ENGINE(INKCARD_STATE,
- * INKCARD_ENGINE_OUT) returns INKCARD_ENGINE_OUT. Allowed in sources, never free in the bundle.
+ * functions build.ts declares: INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT)
+ * returns INKCARD_ENGINE_OUT, and INKCARD_READ_BOARD() parses the one copy of
+ * the board's JSON for both. Allowed in sources, never free in the bundle.
  */
-export const ENGINE_LINKS: ReadonlySet<string> = new Set(["INKCARD_ENGINE", "INKCARD_STATE", "INKCARD_ENGINE_OUT"]);
+export const ENGINE_LINKS: ReadonlySet<string> = new Set(["INKCARD_ENGINE", "INKCARD_STATE", "INKCARD_ENGINE_OUT", "INKCARD_READ_BOARD"]);
 
 /** Well-known globals Espruino lacks, each reported under its own name. */
 export const MISSING_GLOBALS: ReadonlySet<string> = new Set([

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runInNewContext } from "node:vm";
-import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, type BuildResult } from "../../host-tools/build/build.ts";
+import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, errorsFile, type BuildResult } from "../../host-tools/build/build.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { VERSION } from "../../host-tools/lib/version.ts";
@@ -122,6 +122,57 @@ describe("build", function () {
       const fw = tinyFirmware(dir, MAIN_CALLS);
       const e = await failure(buildFirmware({ firmwareDir: fw, outFile: join(dir, "n.js") }));
       expect(e.message).to.match(/unknown global: `INKCARD_ENGINE`/);
+    });
+  });
+
+  describe("what the build does to the card's code, behaviour kept", () => {
+    it("inlines module constants, but not one that is assigned or shadowed, nor a string used twice", async () => {
+      const fw = tinyFirmware(dir, [
+        'import { BIG, COUNT, bump, NAME, shadow } from "./core/k";',
+        "bump();",
+        "function twice(n: number): number { return n + n; }",
+        'console.log(twice(BIG), COUNT, NAME + NAME, shadow(1));',
+      ].join("\n"));
+      writeFileSync(join(fw, "core/k.ts"), [
+        "export const BIG = 4242;",
+        "export let COUNT = 7007;",
+        "export function bump(): void { COUNT++; }",
+        'export const NAME = "twice-used";',
+        "export const LIMIT = 9393;",
+        "export function shadow(LIMIT: number): number { return LIMIT + 1; }",
+      ].join("\n"));
+      const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "k.js") });
+      const code = readFileSync(r.file, "utf8");
+      expect(runInNode(code)).to.deep.equal(["8484 7008 twice-usedtwice-used 2"]);
+      expect(code, "BIG at its use").to.include("4242");
+      expect(code, "no declaration of BIG").to.not.match(/=4242\b/);
+      expect(code, "COUNT declared").to.match(/=7007\b/);
+      expect(code.split("twice-used").length - 1, "NAME declared once").to.equal(1);
+    });
+
+    it("numbers error messages and writes their table beside the bundle", async () => {
+      const fw = tinyFirmware(dir, [
+        "function fail(n: number): void { throw new Error(\"the panel did not answer: \" + n); }",
+        "try { fail(3); } catch (e) { console.log((e as Error).message, e instanceof Error); }",
+      ].join("\n"));
+      const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "m.js") });
+      const code = readFileSync(r.file, "utf8");
+      expect(runInNode(code)).to.deep.equal(["E1 true"]);
+      expect(code).to.not.include("did not answer");
+      expect(JSON.parse(readFileSync(errorsFile(r.file), "utf8"))).to.deep.equal({ E1: '"the panel did not answer: " + n' });
+    });
+
+    it("shortens the firmware's own property names, not those of objects it hands out", async () => {
+      const fw = tinyFirmware(dir, [
+        "interface Tally { ownLongPropertyName: number }",
+        "const t: Tally = { ownLongPropertyName: 41 };",
+        "t.ownLongPropertyName++;",
+        "console.log(t.ownLongPropertyName, JSON.stringify({ printedPropertyName: t.ownLongPropertyName }));",
+      ].join("\n"));
+      const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "p.js") });
+      const code = readFileSync(r.file, "utf8");
+      expect(runInNode(code)).to.deep.equal(['42 {"printedPropertyName":42}']);
+      expect(code).to.not.include("ownLongPropertyName");
     });
   });
 

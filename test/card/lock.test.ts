@@ -19,8 +19,8 @@ import { loadBoardConfig } from "../../host-tools/config.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { Interpreter, bootFromStorage, failureLines, sleep, textBytes, writeStorage } from "../../host-tools/lib/interpreter.ts";
 import { requireEspruino } from "../build/espruino.ts";
+import { NRF_STUB } from "../support/nrf-stub.ts";
 
-const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:function(){}};';
 /** A line anyone on the serial line could type: prints @x42 only if it runs. */
 const STRANGER = 'print("@x"+(6*7))';
 const RAN = /@x42/;

@@ -50,6 +50,7 @@ import { encodeProfile } from "../../firmware/core/profile.ts";
 import { drawBlankScreen, drawCodeScreen } from "../../firmware/core/screens.ts";
 import type { BoardConfig } from "../../firmware/board-config.ts";
 import { decode, render } from "../screens/render.ts";
+import { NRF_STUB } from "../support/nrf-stub.ts";
 
 /** What an error looks like in the output: the interpreter's (interpreter.ts FAILURE and kin) and the firmware's reports. */
 const FAILURE_LINE = /Uncaught |OUT OF MEMORY|ASSERT\(|^>?ERROR:|New interpreter error|Execution Interrupted| failed: /;
@@ -99,9 +100,6 @@ export interface PanelLog {
    */
   scattered: number;
 }
-
-/** The `.boot0` that stands in for NRF (Linux has no Bluetooth), as bench/memory.ts's. */
-export const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:function(){}};';
 
 /** The panel and button shim (see the top of this file). Pins by name; times in ms. */
 export function shim(board: BoardConfig, fullMs: number, partialMs: number): string {

@@ -14,7 +14,8 @@ import { PAYMENT_OCRA_SUITE, ocra, transactionChallenge } from "../../firmware/c
 import * as P from "../../firmware/core/pairing.ts";
 import { MAX_DETAILS, MAX_PAYEE, encodePayment, type Payment } from "../../firmware/core/payment.ts";
 import { encodeProfile, readProfile } from "../../firmware/core/profile.ts";
-import type { Display, FlashStore } from "../../firmware/core/types.ts";
+import type { FlashStore } from "../../firmware/core/types.ts";
+import { LINK_ANSWER, LINK_BLANK, LINK_DECLINED, LINK_PASSKEY, LINK_PAYMENT } from "../../firmware/core/link-screens.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { readAnswerBody } from "../../host-tools/phone/relay.ts";
 import { Flash } from "../../sim/board/flash.ts";
@@ -56,6 +57,7 @@ function independentAnswer(p: { txId: Uint8Array; amount: number; currency: stri
 }
 
 type Shown = { what: string; arg: unknown };
+const SCREENS: Record<number, string> = { [LINK_BLANK]: "wipe", [LINK_PAYMENT]: "payment", [LINK_ANSWER]: "answer", [LINK_DECLINED]: "declined", [LINK_PASSKEY]: "passkey" };
 
 class Rig {
   readonly flash = new Flash();
@@ -69,25 +71,20 @@ class Rig {
   failWrites = false;
   readonly link: CardLink;
   constructor(key: Uint8Array | null = KEY) {
-    const display: Display = {
-      showCode: () => this.shown.push({ what: "code", arg: null }),
-      showNotIssued: () => this.shown.push({ what: "not issued", arg: null }),
-      wipe: () => this.shown.push({ what: "wipe", arg: null }),
-      showScreen: (fn, arg) => this.shown.push({ what: fn.name, arg }),
-    };
     const store = this.store;
     this.link = new CardLink({
-      aead, sha256: SHA, file: FILE, clock: () => this.now, display, state: this.state, paymentMs: 120000, shownMs: 60000,
+      aead, sha256: SHA, file: FILE, clock: () => this.now, state: this.state, paymentMs: 120000, shownMs: 60000,
       store: { read: store.read, erase: store.erase, write: (n, d, o, s) => !this.failWrites && store.write(n, d, o, s) },
       cardKey: () => (key ? key.slice() : null),
       notify: (b) => this.notes.push(b.slice()),
       timer: (ms) => this.timers.push(ms),
+      screen: (kind, arg) => this.shown.push({ what: SCREENS[kind] ?? `screen ${kind}`, arg }),
     });
   }
   /** Everything a refusal must leave as it was. */
   snapshot(): string {
     const s = this.state;
-    return JSON.stringify([hex(this.flash.snapshot()), this.shown.length, this.link.pending(), s.paying, s.linkShown, s.answer && hex(s.answer), s.answerSeq]);
+    return JSON.stringify([hex(this.flash.snapshot()), this.shown.length, this.link.pending(), s.payment && s.payment.code, s.paymentSeq, s.linkShown, s.answer && hex(s.answer), s.answerSeq]);
   }
   writes(ws: Uint8Array[]): void {
     for (const w of ws) this.link.write(w);
@@ -152,9 +149,9 @@ describe("core/link: the card's link application", () => {
     expect(rig.answers(n).map(hex)).to.deep.equal([V.ack]);
     const rec = loadRecord(rig.store, SHA, FILE);
     expect([rec.lastSeq, rec.lastIssuerSeq]).to.deep.equal([1, 7]);
-    expect(rig.shown.at(-1)).to.deep.equal({ what: "drawPayment", arg: { amount: "123.45 EUR", payee: "Caf? du Parc", details: "Table 4, 2 covers", code: "428913" } });
+    expect(rig.shown.at(-1)).to.deep.equal({ what: "payment", arg: { amount: "123.45 EUR", payee: "Caf? du Parc", details: "Table 4, 2 covers", code: "428913" } });
     expect(rig.timers.at(-1)).to.equal(60000); // the payment's expiry (60 s away) comes before the 120 s timeout
-    expect(rig.state.paying).to.equal(true);
+    expect(rig.state.payment !== null).to.equal(true);
 
     n = rig.notes.length;
     expect(rig.link.confirm()).to.equal(true);
@@ -165,8 +162,8 @@ describe("core/link: the card's link application", () => {
     expect(out.seq).to.equal(1);
     expect(r).to.equal(independentAnswer({ ...payment, txId: payment.txId }));
     expect(r).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: transactionChallenge(SHA, { ...payment, payee: Buffer.from(payment.payee), details: Buffer.from(payment.details) }) }));
-    expect(rig.shown.at(-1)).to.deep.equal({ what: "drawAnswer", arg: r });
-    expect([rig.state.paying, rig.link.pending(), rig.link.confirm()]).to.deep.equal([false, false, false]);
+    expect(rig.shown.at(-1)).to.deep.equal({ what: "answer", arg: r });
+    expect([rig.state.payment !== null, rig.link.pending(), rig.link.confirm()]).to.deep.equal([false, false, false]);
 
     // A DUPLICATE of the payment frame: the same ACK, and the very same ANSWER bytes.
     n = rig.notes.length;
@@ -192,7 +189,7 @@ describe("core/link: the card's link application", () => {
     expect(F.openFrame(aead, PAIR, rig.answers(n)[0], F.T_ANSWER, CARD, 0, NOW, out)).to.equal(F.OK);
     expect(Buffer.from(out.body).toString()).to.equal(independentAnswer(big));
     const q = transactionChallenge(SHA, { ...big, payee: Buffer.from(big.payee), details: Buffer.from(big.details) });
-    expect(paymentAnswer(SHA, P.deriveAnswerKey(SHA, KEY), q)).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: q }));
+    expect(paymentAnswer(SHA, P.deriveAnswerKey(SHA, KEY), Buffer.from(q, "hex"))).to.equal(ocra(SHA, PAYMENT_OCRA_SUITE, P.deriveAnswerKey(SHA, KEY), { question: q }));
   });
 
   it("declines on a long press (no R made, an empty sealed ANSWER sent and kept for a DUPLICATE), and wipes a payment at its expiry", () => {
@@ -206,7 +203,7 @@ describe("core/link: the card's link application", () => {
     expect(F.openFrame(aead, PAIR, ans, F.T_ANSWER, CARD, 0, NOW, out)).to.equal(F.OK);
     expect([out.seq, out.body.length]).to.deep.equal([1, 0]);
     expect(readAnswerBody(out.body)).to.equal("declined"); // what the phone's relay reads
-    expect(rig.shown.at(-1)?.what).to.equal("drawDeclined");
+    expect(rig.shown.at(-1)?.what).to.equal("declined");
     expect([rig.link.confirm(), rig.link.decline()]).to.deep.equal([false, false]);
     n = rig.notes.length;
     rig.send(payFrame(1, 7));

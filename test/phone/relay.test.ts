@@ -17,78 +17,18 @@ import * as F from "../../firmware/core/frames.ts";
 import * as P from "../../firmware/core/pairing.ts";
 import { encodePayment } from "../../firmware/core/payment.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
-import { PhoneRelay, RelayError, linkKey, type PhoneState, type PhoneStore, type RelayClock } from "../../host-tools/phone/relay.ts";
-import type { CardTransport } from "../../host-tools/phone/transport.ts";
-import type { Central } from "../../sim/board/ble.ts";
+import { PhoneRelay, RelayError, linkKey, type RelayClock } from "../../host-tools/phone/relay.ts";
 import type { Board } from "../../sim/board/board.ts";
 import type { ClockTask } from "../../sim/board/clock.ts";
 import { bundleForCard } from "../card/bundle.ts";
 import { referenceAead as issuerAead } from "../core/link-vectors.ts";
 import { flashedBoard } from "../sim/helpers.ts";
+import { CentralTransport, MemoryStore, drive } from "./central.ts";
 
 const SHA = nodeHash("SHA256");
 const T0 = 1_800_000_000;
 const ANSWER = "73019264";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-/** A store in memory that records every save (deep copies), so a test can see what was durable when. */
-class MemoryStore implements PhoneStore {
-  saves: PhoneState[] = [];
-  constructor(
-    public state: PhoneState,
-    private readonly events: string[] = [],
-  ) {}
-  load(): PhoneState {
-    return structuredClone(this.state);
-  }
-  save(s: PhoneState): void {
-    this.state = structuredClone(s);
-    this.saves.push(structuredClone(s));
-    for (const c of Object.values(s.cards)) this.events.push(`save seq ${c.seq}`);
-  }
-}
-
-/** A CardTransport over the board's Central; `drop` can swallow chosen writes, `inject` plays a hostile notifier. */
-class CentralTransport implements CardTransport {
-  readonly maxWrite: number;
-  readonly writes: Uint8Array[] = [];
-  drop: (f: Uint8Array, n: number) => boolean = () => false;
-  failWrites = false;
-  private notify: (f: Uint8Array) => void = () => {};
-  private gone: () => void = () => {};
-  constructor(
-    readonly central: Central,
-    private readonly events: string[] = [],
-  ) {
-    this.maxWrite = Math.min(central.mtu - 3, F.MAX_WRITE);
-    central.subscribe(F.LINK_NOTIFY);
-    central.on("notification", (n: { uuid: string; data: Uint8Array }) => {
-      if (n.uuid === F.LINK_NOTIFY) this.notify(n.data);
-    });
-    central.on("disconnect", () => this.gone());
-  }
-  async write(fragment: Uint8Array): Promise<void> {
-    if (this.failWrites) throw new Error("the phone app died");
-    if (!this.central.connected) throw new Error("link down");
-    if (fragment.length > this.maxWrite) throw new Error("write over maxWrite");
-    this.events.push("write");
-    this.writes.push(fragment.slice());
-    if (this.drop(fragment, this.writes.length - 1)) return;
-    this.central.write(F.LINK_WRITE, fragment, { withoutResponse: true });
-  }
-  onNotify(l: (f: Uint8Array) => void): void {
-    this.notify = l;
-  }
-  onDisconnect(l: () => void): void {
-    this.gone = l;
-  }
-  inject(f: Uint8Array): void {
-    this.notify(f);
-  }
-  async close(): Promise<void> {
-    if (this.central.connected) this.central.disconnect();
-  }
-}
 
 interface Rig {
   board: Board;
@@ -146,31 +86,6 @@ function payment(r: Rig, expiry = T0 + 120): Uint8Array {
 
 type StubInfo = { epoch: number; lastSeq: number; lastIssuerSeq: number; shownSeq: number; answered: boolean; log: string[] };
 const info = (r: Rig): StubInfo => JSON.parse(r.board.evaluate("stub.info()") as string) as StubInfo;
-
-/**
- * Runs the relay's promise while moving the board's clock in small steps
- * (each step lets the relay's awaits settle first); `during` runs after each
- * step. Fails after `limitMs` of virtual time.
- */
-async function drive<T>(r: Rig, p: Promise<T>, during: () => void = () => {}, limitMs = 600_000): Promise<T> {
-  let done = false;
-  let value: T | undefined;
-  let error: unknown;
-  p.then(
-    (v) => ((done = true), (value = v)),
-    (e) => ((done = true), (error = e)),
-  );
-  const start = r.board.now();
-  for (;;) {
-    for (let i = 0; i < 3; i++) await new Promise((res) => setImmediate(res));
-    if (done) break;
-    if (r.board.now() - start > limitMs) throw new Error("the relay did not finish in virtual time");
-    r.board.advance(20);
-    during();
-  }
-  if (error !== undefined) throw error;
-  return value as T;
-}
 
 /** Confirm on the card once it shows payment `seq` (as a press would). */
 function confirmWhenShown(r: Rig, seq: number, then: () => void = () => {}): () => void {

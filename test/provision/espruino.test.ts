@@ -13,8 +13,8 @@
  * locking) by SLOW_BOOT_S seconds of busy loop in `.boot0`: more than a
  * request's answer time (ANSWER_MS) and than the fixed pauses the tools used
  * to make (1.5 s after flashing, then 4 s for an answer; 0.3 s after locking).
- * `.boot0` also holds a stand-in for the board's Bluetooth stack (NRF_STUB in
- * rig.ts; Linux has no NRF): not part of the product.
+ * `.boot0` also holds a stand-in for the board's Bluetooth stack (test/support/nrf-stub.ts;
+ * Linux has no NRF): not part of the product.
  */
 import { expect } from "chai";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";

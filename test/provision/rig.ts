@@ -23,6 +23,7 @@ import { Board } from "../../sim/board/board.ts";
 import type { Repl } from "../../sim/console/repl.ts";
 import { serveConsole, type ConsoleServer } from "../../sim/console/server.ts";
 import { BoardCard } from "../../sim/server/card.ts";
+import { NRF_STUB } from "../support/nrf-stub.ts";
 
 /** Fixed test master key (never a real one). */
 const MASTER_KEY = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i);
@@ -135,13 +136,6 @@ export function pressForCode(board: Board): string | undefined {
   const digits = board.textRuns().filter((r) => /^[0-9]+$/.test(r.text)).sort((a, b) => a.y - b.y || a.x - b.x);
   return digits.length ? digits.map((r) => r.text).join("") : undefined;
 }
-
-/**
- * Linux Espruino has no NRF object (no Bluetooth) and the firmware calls
- * NRF.setServices at boot: `.boot0` puts a stand-in there, as bench/memory.ts
- * does. It stands for the board's Bluetooth stack; it is not part of the product.
- */
-export const NRF_STUB = 'if(typeof NRF==="undefined")global.NRF={setServices:function(){}};';
 
 export interface InterpreterCard {
   /** The card's serial port: a pseudo-terminal. */
