@@ -24,7 +24,7 @@
  * that; this object may be made anew for each event, main.ts), and
  * forgotten when the holder decides, at its expiry or after paymentMs,
  * whichever comes first. Screens are asked for by number (`screen`, the
- * LINK_* of screens.ts): the engine that holds the panel draws them. A confirm computes
+ * LINK_* of link-screens.ts): the engine that holds the panel draws them. A confirm computes
  * the OCRA answer over exactly what was drawn (transactionChallenge of the
  * payment's own bytes), shows it, and notifies a sealed ANSWER (T_ANSWER,
  * seq = the payment frame's, expiry 0 = none) whose bytes are kept in
@@ -48,7 +48,7 @@ import { truncate } from "./otp";
 import type { PaymentScreen } from "./screens";
 import { LINK_ANSWER, LINK_BLANK, LINK_DECLINED, LINK_PASSKEY, LINK_PAYMENT } from "./link-screens";
 import type { Clock, FlashStore, Hash } from "./types";
-import { equalBytes, readU32BE, wipe, writeU32BE } from "./bytes";
+import { asciiBytes, equalBytes, readU32BE, wipe, writeU32BE } from "./bytes";
 
 /** What must outlive the object (main.ts builds the engine per event): kept by the shell. */
 export interface LinkState {
@@ -87,7 +87,7 @@ export interface LinkOptions {
   cardKey(): Uint8Array | null;
   /** One notification on LINK_NOTIFY (at most the size the link allows, 20 until a write shows more). */
   notify(bytes: Uint8Array): void;
-  /** Show a link screen (screens.ts LINK_*; LINK_BLANK wipes): drawn by whoever holds the panel. */
+  /** Show a link screen (link-screens.ts LINK_*; LINK_BLANK wipes): drawn by whoever holds the panel. */
   screen(kind: number, value: unknown): void;
   /** Arm the shell's wipe timer for what the link shows (ms > 0); it calls wipe(). */
   timer(ms: number): void;
@@ -350,9 +350,7 @@ export class CardLink {
     wipe(key);
     const r = paymentAnswer(sha, kA, transactionQuestion(sha, p));
     wipe(kA);
-    const body = new Uint8Array(r.length);
-    for (let i = 0; i < r.length; i++) body[i] = r.charCodeAt(i);
-    this.answer(link, body);
+    this.answer(link, asciiBytes(r));
     this.o.screen(LINK_ANSWER, r);
     this.o.timer(this.o.shownMs);
     return true;
