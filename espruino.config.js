@@ -23,5 +23,6 @@ export default {
   storage: {
     profile: "ink.prof",
     counter: "ink.ctr",
+    link: "ink.link",
   },
 };

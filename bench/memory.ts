@@ -14,7 +14,7 @@
  * holds a reference to its text, not a copy).
  *   baseline  the interpreter with an empty program: not the firmware's doing
  *   idle      after boot, once the boot refresh has finished: main.ts's shell only,
- *             since the engine (engine.ts) is built per event and dropped after it
+ *             since each engine (firmware/main.ts) is built when needed and dropped after
  *   press     E.emit("ink-code"), main.ts's press for the provisioning tool (Linux
  *             has no pins to press): the peak sampled while the screen is drawn
  *             and sent (after each font is decoded and at every panel pin write),
@@ -34,6 +34,11 @@
  * presses: the peak (sampled as above) and the idle after it (garbage
  * collected), against PEAK_BOUND (the card's 2,630 less a fixed headroom).
  * A sequence that runs the interpreter out of memory is reported as such.
+ *
+ * Then the Bluetooth link (document C) on that rig: pairing, a payment in
+ * 20-byte writes shown, a press that confirms it and the answer notified
+ * (test/card/link-driver.ts plays the phone and the issuer): the peak of each
+ * step and the idle between.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -44,8 +49,10 @@ import { ensureFirmwareBuilt } from "../host-tools/build/ensure.ts";
 import { loadBoardConfig } from "../host-tools/config.ts";
 import { nodeHash } from "../host-tools/lib/hash.ts";
 import { ESPRUINO, Interpreter, bootFromStorage, sleep, textBytes as text, writeStorage } from "../host-tools/lib/interpreter.ts";
+import * as F from "../firmware/core/frames.ts";
 import { encodeProfile } from "../firmware/core/profile.ts";
 import { PEAK_BOUND, PressRig, SEQUENCES } from "../test/card/press-rig.ts";
+import { LinkDriver, header } from "../test/card/link-driver.ts";
 import { NRF_STUB } from "../test/support/nrf-stub.ts";
 
 /** Espruino variables on the card (nRF52832, as Puck.js). */
@@ -62,11 +69,16 @@ export interface MemoryMeasure {
   afterPress: number;
 }
 
-/** Samples usage (no garbage collection) after each font decode and at each pin write of the panel. */
+/**
+ * Samples usage (no garbage collection) after each font decode, at each pin write of the panel and
+ * at each SHA-1 and SHA-256 call (the code's HMAC, the profile's check): the card's engine computes
+ * the code and is dropped before the panel's draws it (firmware/main.ts), so each has its own peak.
+ */
 const PRESS_HOOKS =
   "var PEAK=0;function SAMPLE(){var u=process.memory(false).usage;if(u>PEAK)PEAK=u;}" +
   "var ATOB=atob;global.atob=function(s){var r=ATOB(s);SAMPLE();return r;};" +
-  "var DW=digitalWrite;global.digitalWrite=function(p,v){SAMPLE();DW(p,v);};";
+  "var DW=digitalWrite;global.digitalWrite=function(p,v){SAMPLE();DW(p,v);};" +
+  'var CR=require("crypto"),S1=CR.SHA1,S2=CR.SHA256;CR.SHA1=function(d){SAMPLE();return S1(d);};CR.SHA256=function(d){SAMPLE();return S2(d);};';
 
 /** Boot from Storage in dir and let the boot refresh finish. */
 async function boot(bin: string, dir: string): Promise<Interpreter> {
@@ -157,6 +169,69 @@ export async function measurePresses(bin: string, bundleFile?: string): Promise<
   }
 }
 
+export interface LinkMeasure {
+  /** Peak while pairing (HELLO, PAIR: the link engine built, the grant opened, the record written). */
+  pairPeak: number;
+  /** Idle with the link engine kept while the phone writes, garbage collected. */
+  linkIdle: number;
+  /** Peak from the first write of a PAYMENT in 20-byte writes to its screen drawn. */
+  paymentPeak: number;
+  /** Peak from the press that confirms it to its answer notified and drawn. */
+  answerPeak: number;
+  /** Idle after it all, the link engine dropped for the panel's. */
+  after: number;
+}
+
+/**
+ * The Bluetooth link (document C) on the press rig: pairing, a payment (the largest frame the
+ * phone sends for it) shown, confirmed by a press, its answer notified; the peaks sampled at every
+ * SHA-256 call, write and notification besides the panel's samples (press-rig.ts).
+ */
+export async function measureLink(bin: string, bundleFile?: string): Promise<LinkMeasure> {
+  const rig = await PressRig.start({ bin, bundle: bundleFile ? readFileSync(bundleFile) : undefined });
+  try {
+    const phone = await LinkDriver.start(rig);
+    await rig.resetPeak();
+    await phone.pair();
+    const pairPeak = await rig.peak();
+    const linkIdle = await rig.idle();
+    await rig.settle();
+    await rig.resetPeak();
+    const acks = await phone.send(phone.fragments(phone.paymentFrame(phone.payment())));
+    if (acks.length !== 1 || header(acks[0]).type !== F.T_ACK) throw new Error("the card did not take the payment");
+    await rig.settle();
+    const paymentPeak = await rig.peak();
+    await rig.resetPeak();
+    rig.press();
+    await rig.settle();
+    let answered = false;
+    for (let i = 0; i < 50 && !answered; i++) {
+      answered = (await phone.answers()).some((f) => header(f).type === F.T_ANSWER);
+      if (!answered) await sleep(100);
+    }
+    if (!answered) throw new Error("the card did not answer the press");
+    const answerPeak = await rig.peak();
+    const failed = rig.failures();
+    if (failed.length) throw new Error(failed[0]);
+    return { pairPeak, linkIdle, paymentPeak, answerPeak, after: await rig.idle() };
+  } finally {
+    await rig.close();
+  }
+}
+
+export function reportLink(m: LinkMeasure): string {
+  const row = (what: string, vars: number, peak: boolean) =>
+    `  ${what.padEnd(36)}${String(vars).padStart(5)}${peak ? ` (${vars <= PEAK_BOUND ? "within" : "OVER"} ${PEAK_BOUND})` : ""}`;
+  return [
+    "link      variables during a payment over Bluetooth (press rig, 20-byte writes)",
+    row("pairing (HELLO, PAIR): peak", m.pairPeak, true),
+    row("link engine kept between writes", m.linkIdle, false),
+    row("payment frame, then drawn: peak", m.paymentPeak, true),
+    row("press, answer notified, drawn: peak", m.answerPeak, true),
+    row("idle after", m.after, false),
+  ].join("\n");
+}
+
 export function reportPresses(rows: SequenceMeasure[]): string {
   const width = Math.max(...rows.map((r) => r.label.length));
   return [
@@ -191,6 +266,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     try {
       console.log(report(await measureMemory(bin, process.argv[2]), bin));
       console.log(reportPresses(await measurePresses(bin, process.argv[2])));
+      console.log(reportLink(await measureLink(bin, process.argv[2])));
     } catch (e) {
       console.error(`bench/memory: ${(e as Error).message}`);
       process.exitCode = 1;

@@ -29,5 +29,7 @@ export interface BoardConfig {
     profile: string;
     /** Prefix of the monotonic counter files. */
     counter: string;
+    /** Prefix of the two files of the Bluetooth link's record (core/link.ts: pairing, sequence numbers). */
+    link: string;
   };
 }

@@ -2,7 +2,7 @@ import type { BoardConfig } from "./board-config";
 
 /** Replaced by the build with the validated espruino.config.js (esbuild `define`). */
 declare const INKCARD_BOARD: BoardConfig;
-/** Declared by the build beside the engine, for the shell and the engine: JSON.parse of the same config. */
+/** Declared by the build beside the engines, for the shell and both engines: JSON.parse of the same config. */
 declare function INKCARD_READ_BOARD(): BoardConfig;
 /** Replaced by the build with package.json's version. */
 declare const INKCARD_VERSION: string;

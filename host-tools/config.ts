@@ -65,6 +65,7 @@ const boardSchema = object({
   storage: object({
     profile: storageName(),
     counter: storageName(),
+    link: storageName(),
   }),
 }).superRefine((c, ctx) => {
   const size = PANELS[c.panel.model];
@@ -76,9 +77,14 @@ const boardSchema = object({
   if (c.button.longPressMs <= c.button.debounceMs) {
     ctx.addIssue({ code: "custom", path: ["button", "longPressMs"], message: "must be longer than button.debounceMs" });
   }
-  // Counter files are named by prefix; a profile name with that prefix could be taken for one.
-  if (c.storage.profile.startsWith(c.storage.counter)) {
-    ctx.addIssue({ code: "custom", path: ["storage", "profile"], message: "must not start with storage.counter (the counter files' prefix)" });
+  // The link's record is two files named by prefix (+ "0", + "1"): none may be another's.
+  const names: Array<[string, string]> = [["profile", c.storage.profile], ["counter", c.storage.counter], ["link", c.storage.link]];
+  for (const [key, name] of names) {
+    for (const [other, prefix] of names) {
+      if (key !== other && other !== "profile" && name.startsWith(prefix)) {
+        ctx.addIssue({ code: "custom", path: ["storage", key], message: `must not start with storage.${other} (its files' prefix)` });
+      }
+    }
   }
   const pins: Array<[string, string]> = [
     ["button.pin", c.button.pin], ["panel.spi.sck", c.panel.spi.sck], ["panel.spi.mosi", c.panel.spi.mosi],

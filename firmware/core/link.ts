@@ -24,7 +24,7 @@
  * that; this object may be made anew for each event, main.ts), and
  * forgotten when the holder decides, at its expiry or after paymentMs,
  * whichever comes first. Screens are asked for by number (`screen`, the
- * LINK_* of link-screens.ts): the engine that holds the panel draws them. A confirm computes
+ * LINK_* of screen-kinds.ts): the engine that holds the panel draws them. A confirm computes
  * the OCRA answer over exactly what was drawn (transactionChallenge of the
  * payment's own bytes), shows it, and notifies a sealed ANSWER (T_ANSWER,
  * seq = the payment frame's, expiry 0 = none) whose bytes are kept in
@@ -46,7 +46,7 @@ import { PAYMENT_OCRA_SUITE, transactionQuestion } from "./ocra";
 import { hmac } from "./hmac";
 import { truncate } from "./otp";
 import type { PaymentScreen } from "./screens";
-import { LINK_ANSWER, LINK_BLANK, LINK_DECLINED, LINK_PASSKEY, LINK_PAYMENT } from "./link-screens";
+import { SCREEN_ANSWER, SCREEN_BLANK, SCREEN_DECLINED, SCREEN_PASSKEY, SCREEN_PAYMENT } from "./screen-kinds";
 import type { Clock, FlashStore, Hash } from "./types";
 import { asciiBytes, equalBytes, readU32BE, wipe, writeU32BE } from "./bytes";
 
@@ -87,7 +87,7 @@ export interface LinkOptions {
   cardKey(): Uint8Array | null;
   /** One notification on LINK_NOTIFY (at most the size the link allows, 20 until a write shows more). */
   notify(bytes: Uint8Array): void;
-  /** Show a link screen (link-screens.ts LINK_*; LINK_BLANK wipes): drawn by whoever holds the panel. */
+  /** Show a link screen (screen-kinds.ts LINK_*; SCREEN_BLANK wipes): drawn by whoever holds the panel. */
   screen(kind: number, value: unknown): void;
   /** Arm the shell's wipe timer for what the link shows (ms > 0); it calls wipe(). */
   timer(ms: number): void;
@@ -329,7 +329,7 @@ export class CardLink {
     st.answerSeq = 0;
     st.linkShown = true;
     this.send(encodeAck(out, link.cardId)); // before the drawing: the phone stops resending sooner
-    this.o.screen(LINK_PAYMENT, paymentScreen(view));
+    this.o.screen(SCREEN_PAYMENT, paymentScreen(view));
     this.o.timer(Math.max(1, Math.min(this.o.paymentMs, (view.expiry - now) * 1000)));
     return OK;
   }
@@ -351,7 +351,7 @@ export class CardLink {
     const r = paymentAnswer(sha, kA, transactionQuestion(sha, p));
     wipe(kA);
     this.answer(link, asciiBytes(r));
-    this.o.screen(LINK_ANSWER, r);
+    this.o.screen(SCREEN_ANSWER, r);
     this.o.timer(this.o.shownMs);
     return true;
   }
@@ -366,7 +366,7 @@ export class CardLink {
     const link = this.st.payment ? this.keys() : null;
     if (!link || !link.pair) return false;
     this.answer(link, new Uint8Array(0));
-    this.o.screen(LINK_DECLINED, null);
+    this.o.screen(SCREEN_DECLINED, null);
     this.o.timer(this.o.shownMs);
     return true;
   }
@@ -386,7 +386,7 @@ export class CardLink {
   passkey(key: string): void {
     if (this.st.payment) return; // never over a payment: the phone shows the passkey prompt too
     this.st.linkShown = true;
-    this.o.screen(LINK_PASSKEY, key);
+    this.o.screen(SCREEN_PASSKEY, key);
     this.o.timer(this.o.shownMs);
   }
 
@@ -395,7 +395,7 @@ export class CardLink {
     const shown = this.st.linkShown;
     this.forget();
     this.st.linkShown = false;
-    if (shown) this.o.screen(LINK_BLANK, null);
+    if (shown) this.o.screen(SCREEN_BLANK, null);
   }
 
   private forget(): void {

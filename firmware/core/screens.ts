@@ -9,6 +9,7 @@
  */
 import type { CustomFont } from "./font";
 import { digitsFont, smallFont } from "./font";
+import { SCREEN_ANSWER, SCREEN_DECLINED, SCREEN_PAYMENT, type ScreenRequest } from "./screen-kinds";
 
 /** The part of Espruino's Graphics the screens draw with. */
 export interface Surface {
@@ -287,4 +288,13 @@ export function drawPasskeyScreen(s: Surface, decode: Decode, passkey: string): 
   const small = load(decode, smallFont());
   const y = drawLines(s, small, ["PAIRING", "Enter on your phone"], [2, 1], MARGIN);
   drawDigits(s, decode, passkey, y, drawHint(s, small, "Only if you are pairing") - 2);
+}
+
+/** display.showScreen's function for every link screen but SCREEN_BLANK (display.wipe() draws that). */
+export function drawLinkScreen(s: Surface, decode: Decode, arg: unknown): void {
+  const a = arg as ScreenRequest;
+  if (a.kind === SCREEN_PAYMENT) drawPaymentScreen(s, decode, a.value as PaymentScreen);
+  else if (a.kind === SCREEN_ANSWER) drawAnswerScreen(s, decode, a.value as string);
+  else if (a.kind === SCREEN_DECLINED) drawDeclinedScreen(s, decode);
+  else drawPasskeyScreen(s, decode, a.value as string);
 }

@@ -154,6 +154,9 @@ declare var E: EspruinoE;
 
 interface NRFModule {
   setServices(services: any, options?: any): void;
+  updateServices(services: any): void;
+  setSecurity(options: { mitm?: boolean; display?: boolean; passkey?: string }): void;
+  on(event: "connect" | "disconnect" | "passkey", listener: (arg: any) => void): void;
   setAdvertising(data: any, options?: any): void;
   disconnect(): void;
   sleep(): void;

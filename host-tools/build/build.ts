@@ -2,31 +2,34 @@
  * firmware/ -> dist/firmware.js, the one file Espruino runs.
  *
  *   typecheck (firmware/tsconfig.json) + source gate      reject what the card cannot run
- *   esbuild bundles of main.ts and engine.ts, board       two scripts, ESNext
+ *   esbuild bundles of main.ts and each engine, board     scripts, ESNext
  *     injected
  *   TypeScript transpile to ES5, Espruino-safe helpers    no ES2015+ syntax left
  *     and function declarations hoisted                   Espruino does not hoist
  *     module constants inlined                            each one left is RAM (constants.ts)
  *     error messages numbered                             the table beside the bundle (errors.ts)
- *   engine's code wrapped in function INKCARD_ENGINE      see below
+ *   each engine's code wrapped in its function            see below
  *   esbuild minify (target es5), wrapped in one function  small and deterministic
  *     the firmware's own property names shortened         (mangle.ts); the board's JSON once
  *   bundle gate (acorn, ecmaVersion 5)                     the last word on what ships
+ *   pretokenised (EspruinoTools, tokens.ts)               a fifth smaller; Espruino 2v26 on
  *
- * Shell and engine: Espruino keeps every function object a program creates in
+ * Shell and engines: Espruino keeps every function object a program creates in
  * RAM (code stays in flash; each function object, its scope and the data it
  * holds cost variables), so firmware/main.ts is a small shell that stays
- * loaded, and firmware/engine.ts (card, display, panel, everything core) is
- * bundled on its own and placed, whole, inside
+ * loaded, and each engine (ENGINES below: the card's, the link's, the
+ * panel's) is bundled on its own and placed, whole, inside
  *   function INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT) { <engine>; return INKCARD_ENGINE_OUT; }
- * which the shell calls on each event and drops afterwards: at idle none of
- * the engine's functions exist. (The second parameter, never passed, is the
- * engine's local result: a `var` would come before the engine's function
- * declarations, which Espruino does not hoist.) The engine's modules are
- * evaluated anew at each call, so module-level state there lasts one engine;
- * what must last longer is in INKCARD_STATE, which the shell keeps. A module
- * both entries import is in both bundles, each copy with its own state. A
- * firmware without engine.ts (the test fixtures) is the shell alone.
+ * (INKCARD_LINK, INKCARD_PANEL the same), which the shell calls when it needs
+ * that engine and drops afterwards: at idle no engine's functions exist.
+ * (The second parameter, never passed, is the engine's local result: a `var`
+ * would come before the engine's function declarations, which Espruino does
+ * not hoist.) An engine's modules are evaluated anew at each call, so
+ * module-level state there lasts one engine; what must last longer is in
+ * INKCARD_STATE, which the shell keeps. A module two entries import is in
+ * both bundles, each copy with its own state (sharing one copy cost more RAM
+ * than the flash it saved: docs/dynamic-data.md). A firmware without an
+ * engine's file (the test fixtures) has no such function.
  *
  * Everything runs locally and is deterministic: the same sources give the same bytes.
  */
@@ -46,6 +49,7 @@ import { inlineConstants } from "./constants.ts";
 import { internalProperties } from "./mangle.ts";
 import { ERROR_DEFINITION, type ErrorTable, errorTableJson, shortErrors } from "./errors.ts";
 import { firmwareProgram, typeErrors } from "./typecheck.ts";
+import { tokenise } from "./tokens.ts";
 import { byPosition, formatViolation } from "./violation.ts";
 import { VERSION } from "../lib/version.ts";
 import { DIST_FILE, FIRMWARE_DIR, ROOT } from "./paths.ts";
@@ -93,8 +97,9 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildResul
   const budget = opts.budgetBytes ?? BUDGET_BYTES;
   const board = await loadBoardConfig(opts.config);
   const errors: ErrorTable = [];
-  const code = await compileFirmware(firmwareDir, board, VERSION, relative(ROOT, file), errors);
-  const bytes = Buffer.byteLength(code);
+  // Pretokenised (tokens.ts): the bytes the card stores and runs, latin1 one byte per character.
+  const code = Buffer.from(tokenise(await compileFirmware(firmwareDir, board, VERSION, relative(ROOT, file), errors)), "latin1");
+  const bytes = code.length;
   if (bytes > budget) {
     throw new BuildError(`${relative(ROOT, file)} would be ${bytes} bytes: over the budget of ${budget} bytes by ${bytes - budget}`);
   }
@@ -112,7 +117,7 @@ export function errorsFile(bundle: string): string {
   return bundle.replace(/\.js$/, "") + ".errors.json";
 }
 
-/** The bundle's text: every stage of the pipeline, without writing anything; `messages` gets the error messages (errors.ts). */
+/** The bundle's source, before it is pretokenised: every other stage of the pipeline, without writing anything; `messages` gets the error messages (errors.ts). */
 export async function compileFirmware(firmwareDir: string, board: BoardConfig, version: string, label = "dist/firmware.js", messages: ErrorTable = []): Promise<string> {
   const entry = join(firmwareDir, "main.ts");
   const tsconfig = join(firmwareDir, "tsconfig.json");
@@ -133,18 +138,22 @@ export async function compileFirmware(firmwareDir: string, board: BoardConfig, v
     INKCARD_VERSION: JSON.stringify(version),
   };
   const shell = await toEs5(entry, tsconfig, define, messages);
-  // The engine (see the header): its own bundle, so its modules' code runs only inside the wrapper.
-  const engineEntry = join(firmwareDir, "engine.ts");
-  const engine = existsSync(engineEntry) ? await toEs5(engineEntry, tsconfig, define, messages) : "";
-  const engineFn = engine
-    ? `function INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT) {\n${engine}\nreturn INKCARD_ENGINE_OUT;\n}\n`
-    : "";
+  // The engines (see the header): each its own bundle, so its modules' code runs only inside its wrapper.
+  let engines = "";
+  let fns = "";
+  for (const [file, name] of ENGINES) {
+    const path = join(firmwareDir, file);
+    if (!existsSync(path)) continue;
+    const engine = await toEs5(path, tsconfig, define, messages);
+    engines += engine;
+    fns += `function ${name}(INKCARD_STATE, INKCARD_ENGINE_OUT) {\n${engine}\nreturn INKCARD_ENGINE_OUT;\n}\n`;
+  }
 
   const mangle = internalProperties(program, firmwareDir + sep);
-  // The board's JSON once, for shell and engine, in a function: its text stays in flash and each reader's copy is garbage after use (board.ts readBoard).
+  // The board's JSON once, for the shell and the engines, in a function: its text stays in flash and each reader's copy is garbage after use (board.ts readBoard).
   const readBoard = `function INKCARD_READ_BOARD(){return JSON.parse(${JSON.stringify(JSON.stringify(board))})}\n`;
   const errorFn = messages.length ? ERROR_DEFINITION : "";
-  const wrapped = `(function(){\n${helpersFor(engine + shell)}\n${errorFn}${readBoard}${engineFn}${shell}\n})();\n`;
+  const wrapped = `(function(){\n${helpersFor(engines + shell)}\n${errorFn}${readBoard}${fns}${shell}\n})();\n`;
   const minified = await esbuild.transform(wrapped, {
     loader: "js",
     minify: true,
@@ -161,6 +170,17 @@ export async function compileFirmware(firmwareDir: string, board: BoardConfig, v
   if (gated.length) throw new BuildError("the built bundle has constructs Espruino cannot run", gated.map(formatViolation));
   return minified.code;
 }
+
+/**
+ * The engines: each file, when the firmware has it, becomes the function of that name.
+ * engine.ts is the card's (a press, the panel); link-engine.ts the Bluetooth link's (document C),
+ * built while a phone writes and never beside the other (firmware/main.ts).
+ */
+const ENGINES: ReadonlyArray<readonly [string, string]> = [
+  ["engine.ts", "INKCARD_ENGINE"],
+  ["link-engine.ts", "INKCARD_LINK"],
+  ["panel-engine.ts", "INKCARD_PANEL"],
+];
 
 /** One entry bundled by esbuild (board injected) and downlevelled to ES5: constants inlined, error messages numbered into `errors`, functions hoisted. */
 async function toEs5(entry: string, tsconfig: string, define: Record<string, string>, errors: ErrorTable): Promise<string> {

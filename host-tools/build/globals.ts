@@ -38,12 +38,13 @@ export const REQUIRE_MODULES: ReadonlySet<string> = new Set(["Storage", "crypto"
 export const BUILD_DEFINES: ReadonlySet<string> = new Set(["INKCARD_BOARD", "INKCARD_VERSION"]);
 
 /**
- * Names that link main.ts (the shell) to engine.ts (the engine), bound by the
- * functions build.ts declares: INKCARD_ENGINE(INKCARD_STATE, INKCARD_ENGINE_OUT)
- * returns INKCARD_ENGINE_OUT, and INKCARD_READ_BOARD() parses the one copy of
- * the board's JSON for both. Allowed in sources, never free in the bundle.
+ * Names that link main.ts (the shell) to the engines, bound by the functions
+ * build.ts wraps the code in: INKCARD_ENGINE and INKCARD_LINK(INKCARD_STATE,
+ * INKCARD_ENGINE_OUT) return INKCARD_ENGINE_OUT, and INKCARD_READ_BOARD(),
+ * the one copy of the board's JSON that the shell and both engines parse.
+ * Allowed in sources, never free in the bundle.
  */
-export const ENGINE_LINKS: ReadonlySet<string> = new Set(["INKCARD_ENGINE", "INKCARD_STATE", "INKCARD_ENGINE_OUT", "INKCARD_READ_BOARD"]);
+export const ENGINE_LINKS: ReadonlySet<string> = new Set(["INKCARD_ENGINE", "INKCARD_LINK", "INKCARD_PANEL", "INKCARD_STATE", "INKCARD_ENGINE_OUT", "INKCARD_READ_BOARD"]);
 
 /** Well-known globals Espruino lacks, each reported under its own name. */
 export const MISSING_GLOBALS: ReadonlySet<string> = new Set([

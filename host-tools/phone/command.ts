@@ -53,7 +53,7 @@ function common(c: Command): Command {
     .requiredOption("--token-file <file>", "a file holding the issuer API token")
     .option("--sim <url>", "relay through the simulator (its web address) instead of Bluetooth")
     .option("--mtu <n>", "the ATT MTU: 23 writes 20 bytes, 53 writes 50 (default: 53 with --sim, 23 over Bluetooth)", int(23, 53))
-    .option("--passkey <digits>", "the passkey the card shows when the link is paired, if it asks (else you are prompted)")
+    .option("--passkey <digits>", "the passkey the card shows when the link is paired, if it asks (else it is read from stdin)")
     .option("--state <file>", "the phone's state (device id, pairings); default $INKCARD_PHONE_STATE or ~/.config/inkcard/phone.json")
     .option("--verbose", "say each step (never a key or a code)");
 }
@@ -140,13 +140,20 @@ async function link(f: Common, log: (l: string) => void) {
   return { transport: t, reconnect: () => WebBluetoothTransport.connect(bt, { maxWrite, device: t.device }) };
 }
 
+/**
+ * The passkey the card shows: --passkey, else one line typed on a terminal or piped in (a tool
+ * that reads the card's screen); a stdin that ends first is an error.
+ */
 async function askPasskey(f: Common): Promise<string> {
   if (f.passkey) return f.passkey;
-  if (!process.stdin.isTTY) throw new PhoneError("the card asks for a passkey: pass --passkey");
-  const { createInterface } = await import("node:readline/promises");
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const { createInterface } = await import("node:readline");
+  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: Boolean(process.stdin.isTTY) });
+  process.stderr.write("phone: passkey shown on the card: ");
   try {
-    return (await rl.question("passkey shown on the card: ")).trim();
+    return await new Promise<string>((resolve, reject) => {
+      rl.once("line", (l) => resolve(l.trim()));
+      rl.once("close", () => reject(new PhoneError("the card asks for a passkey: pass --passkey or type it on stdin")));
+    });
   } finally {
     rl.close();
   }

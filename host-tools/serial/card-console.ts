@@ -67,10 +67,14 @@ export class CardConsole {
     return this.link.until((s) => (s.includes("<<inkprobe>>") ? "console" : /password>/.test(s) ? "locked" : undefined), "probing its console", backlogMs);
   }
 
-  /** Who the card is. Throws a clear error when no inkcard firmware answers. */
+  /**
+   * Who the card is. Throws a clear error when no inkcard firmware answers. Like every request the
+   * card answers once a panel refresh under way has ended (the boot screen's, seconds on a card):
+   * it may take up to the link's boot deadline more than the line alone.
+   */
   async identify(): Promise<Identity> {
     try {
-      return await this.request("ink-id", "asking who it is", Identity);
+      return await this.request("ink-id", "asking who it is", Identity, this.link.bootMs);
     } catch (e) {
       // Silence from a console that still answers a probe: nothing listens for ink-id.
       if (e instanceof ToolError && /did not answer/.test(e.problem) && (await this.probe().then(() => true, () => false))) {
@@ -87,7 +91,7 @@ export class CardConsole {
 
   /** Have the card install the staged profile; the digest of the live profile after it. */
   async install(): Promise<{ installed: boolean; profile: string }> {
-    return this.request("ink-install", "installing the profile", Installed);
+    return this.request("ink-install", "installing the profile", Installed, this.link.bootMs); // waits for a refresh, as identify()
   }
 
   /** Set the card's clock (seconds since 1970), for time-mode codes. */

@@ -29,6 +29,7 @@ import { Runtime, type RuntimeHost } from "./runtime.ts";
 import { PanelBus } from "./spi.ts";
 import { Ssd1681 } from "./ssd1681.ts";
 import { Storage } from "./storage.ts";
+import { untokenise } from "../../host-tools/build/tokens.ts";
 
 export interface BoardOptions {
   /** The validated espruino.config.js (host-tools/config.ts loadBoardConfig()). */
@@ -381,7 +382,7 @@ export class Board extends EventEmitter {
 
   private runFile(rt: Runtime, name: string): void {
     const code = this.storage.read(name);
-    if (code !== undefined) rt.evaluate(code, name);
+    if (code !== undefined) rt.evaluate(lexed(code), name);
   }
 
   /**
@@ -446,4 +447,15 @@ export class Board extends EventEmitter {
       this.emit("display", r);
     }
   }
+}
+
+/**
+ * A Storage file's code as Espruino's lexer reads it: a pretokenised file (the
+ * built bundle, host-tools/build/tokens.ts; bytes 0x8A-0xD5 are tokens there)
+ * back to source, by the same EspruinoTools code that made it. (Espruino reads
+ * such bytes as tokens only outside string literals; this reads them anywhere,
+ * which is the same for every file the tools write.)
+ */
+function lexed(code: string): string {
+  return /[\x8a-\xd5]/.test(code) ? untokenise(code) : code;
 }

@@ -7,8 +7,9 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runInNewContext } from "node:vm";
-import { BUDGET_BYTES, BuildError, ROOT, buildFirmware, errorsFile, type BuildResult } from "../../host-tools/build/build.ts";
+import { BUDGET_BYTES, BuildError, FIRMWARE_DIR, ROOT, buildFirmware, compileFirmware, errorsFile, type BuildResult } from "../../host-tools/build/build.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
+import { tokenise, untokenise } from "../../host-tools/build/tokens.ts";
 import { loadBoardConfig } from "../../host-tools/config.ts";
 import { VERSION } from "../../host-tools/lib/version.ts";
 
@@ -26,6 +27,11 @@ function tinyFirmware(dir: string, main: string): string {
   }));
   writeFileSync(join(fw, "main.ts"), main);
   return fw;
+}
+
+/** A built bundle's source: its bytes untokenised (host-tools/build/tokens.ts), as Espruino's lexer reads them. */
+function readBundle(file: string): string {
+  return untokenise(readFileSync(file, "latin1"));
 }
 
 /** Run a bundle in a bare context (ES built-ins only); what it logs. */
@@ -46,18 +52,34 @@ describe("build", function () {
     let code: string;
     before(async () => {
       first = await buildFirmware({ firmwareDir: FIXTURE, outFile: join(dir, "a.js") });
-      code = readFileSync(first.file, "utf8");
+      code = readBundle(first.file);
     });
 
     it("reports the file's size and sha256", () => {
-      expect(first.bytes).to.equal(Buffer.byteLength(code));
-      expect(first.sha256).to.equal(createHash("sha256").update(code).digest("hex"));
+      const bytes = readFileSync(first.file);
+      expect(first.bytes).to.equal(bytes.length);
+      expect(first.sha256).to.equal(createHash("sha256").update(bytes).digest("hex"));
+    });
+
+    it("writes Espruino's pretokenised form, a fifth smaller than the source it reads as", () => {
+      const bytes = readFileSync(first.file);
+      expect(bytes.some((b) => b >= 0x8a), "keywords are single bytes").to.equal(true);
+      expect(code).to.not.match(/[^\x00-\x7f]/);
+      expect(bytes.length).to.be.below(code.length * 0.9);
+    });
+
+    it("reads back (untokenise) as the very program it was made from, for the real firmware too", async () => {
+      const shape = (src: string) => JSON.stringify(parse(src, { ecmaVersion: 5, sourceType: "script" }), (k, v) => (k === "start" || k === "end" || k === "raw" ? undefined : v));
+      const source = await compileFirmware(FIRMWARE_DIR, await loadBoardConfig(), VERSION);
+      expect(shape(untokenise(tokenise(source)))).to.equal(shape(source));
+      // Negative integers are raw signed bytes: -1 must not come back as 255.
+      expect(untokenise(tokenise("x=-1;y=[-300,70000,-70000];"))).to.equal("x=-1;y=[-300,70000,-70000];");
     });
 
     it("gives the same bytes from the same sources", async () => {
       const again = await buildFirmware({ firmwareDir: FIXTURE, outFile: join(dir, "b.js") });
       expect(again.sha256).to.equal(first.sha256);
-      expect(readFileSync(again.file, "utf8")).to.equal(code);
+      expect(readBundle(again.file)).to.equal(code);
     });
 
     it("is one ES5 script: no modules, no strict-mode prologue, no source map, no local paths", () => {
@@ -78,7 +100,7 @@ describe("build", function () {
       const file = join(dir, "other-board.mjs");
       writeFileSync(file, `export default ${JSON.stringify(board)};`);
       const r = await buildFirmware({ firmwareDir: FIXTURE, config: file, outFile: join(dir, "c.js") });
-      expect(runInNode(readFileSync(r.file, "utf8"))[0]).to.include(" D5=1 ");
+      expect(runInNode(readBundle(r.file))[0]).to.include(" D5=1 ");
     });
 
     it("fails over budget, writing nothing", async () => {
@@ -108,7 +130,7 @@ describe("build", function () {
         'INKCARD_ENGINE_OUT = "engine " + twice(INKCARD_STATE.n);',
       ].join("\n"));
       const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "e.js") });
-      expect(runInNode(readFileSync(r.file, "utf8"))).to.deep.equal(["shell", "engine 2 engine 4"]);
+      expect(runInNode(readBundle(r.file))).to.deep.equal(["shell", "engine 2 engine 4"]);
     });
 
     it("must export nothing, types aside", async () => {
@@ -142,7 +164,7 @@ describe("build", function () {
         "export function shadow(LIMIT: number): number { return LIMIT + 1; }",
       ].join("\n"));
       const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "k.js") });
-      const code = readFileSync(r.file, "utf8");
+      const code = readBundle(r.file);
       expect(runInNode(code)).to.deep.equal(["8484 7008 twice-usedtwice-used 2"]);
       expect(code, "BIG at its use").to.include("4242");
       expect(code, "no declaration of BIG").to.not.match(/=4242\b/);
@@ -156,7 +178,7 @@ describe("build", function () {
         "try { fail(3); } catch (e) { console.log((e as Error).message, e instanceof Error); }",
       ].join("\n"));
       const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "m.js") });
-      const code = readFileSync(r.file, "utf8");
+      const code = readBundle(r.file);
       expect(runInNode(code)).to.deep.equal(["E1 true"]);
       expect(code).to.not.include("did not answer");
       expect(JSON.parse(readFileSync(errorsFile(r.file), "utf8"))).to.deep.equal({ E1: '"the panel did not answer: " + n' });
@@ -170,7 +192,7 @@ describe("build", function () {
         "console.log(t.ownLongPropertyName, JSON.stringify({ printedPropertyName: t.ownLongPropertyName }));",
       ].join("\n"));
       const r = await buildFirmware({ firmwareDir: fw, outFile: join(dir, "p.js") });
-      const code = readFileSync(r.file, "utf8");
+      const code = readBundle(r.file);
       expect(runInNode(code)).to.deep.equal(['42 {"printedPropertyName":42}']);
       expect(code).to.not.include("ownLongPropertyName");
     });
@@ -226,7 +248,7 @@ describe("build", function () {
       const b = await buildFirmware({ outFile: join(dir, "real-b.js") });
       expect(a.sha256).to.equal(b.sha256);
       expect(a.bytes).to.be.at.most(BUDGET_BYTES);
-      const code = readFileSync(a.file, "utf8");
+      const code = readBundle(a.file);
       expect(() => parse(code, { ecmaVersion: 5, sourceType: "script" })).to.not.throw();
       for (const v of [board.panel.busy, board.panel.cs, board.button.pin, board.storage.profile]) {
         expect(code).to.include(JSON.stringify(v));

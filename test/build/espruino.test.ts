@@ -10,6 +10,7 @@ import { buildFirmware, ROOT } from "../../host-tools/build/build.ts";
 import { ES_GLOBALS, ESPRUINO_GLOBALS } from "../../host-tools/build/globals.ts";
 import { REGEX_CONSTRUCTS } from "../../host-tools/build/regex.ts";
 import { requireEspruino, runOnEspruino } from "./espruino.ts";
+import { untokenise } from "../../host-tools/build/tokens.ts";
 
 /** A program that prints "ok" where cond holds. */
 const yes = (cond: string) => `print(${cond} ? "ok" : "bad");`;
@@ -114,10 +115,11 @@ describe("the rule set on the Espruino interpreter", function () {
     const dir = mkdtempSync(join(tmpdir(), "inkcard-fixture-"));
     try {
       const built = await buildFirmware({ firmwareDir: join(ROOT, "test/fixtures/gate/accept"), outFile: join(dir, "fw.js") });
-      const code = readFileSync(built.file, "utf8");
+      const bytes = readFileSync(built.file); // pretokenised: Espruino reads it as the source below
+      const code = untokenise(bytes.toString("latin1"));
       const node: string[] = [];
       runInContext(code, createContext({ console: { log: (s: string) => node.push(s) }, setTimeout: (f: () => void) => (f(), 1) }));
-      const run = await runOnEspruino(code);
+      const run = await runOnEspruino(bytes);
       expect(run.failed, run.output).to.equal(false);
       expect(run.output).to.equal(node.join("\n"));
     } finally {

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ESPRUINO, haveEspruino } from "../../host-tools/lib/interpreter.ts";
+import { ESPRUINO, haveEspruino, writeStorage } from "../../host-tools/lib/interpreter.ts";
 
 export { ESPRUINO, haveEspruino };
 
@@ -30,11 +30,20 @@ export interface EspruinoRun {
   failed: boolean;
 }
 
-export function runOnEspruino(code: string, bin = ESPRUINO, timeoutMs = 20_000): Promise<EspruinoRun> {
+/**
+ * code: a script's text, run as the interpreter's argument; or a built bundle's bytes
+ * (pretokenised, with NUL bytes a script argument cannot hold), evaluated from Storage as a card
+ * boots it.
+ */
+export async function runOnEspruino(code: string | Uint8Array, bin = ESPRUINO, timeoutMs = 20_000): Promise<EspruinoRun> {
   const dir = mkdtempSync(join(tmpdir(), "inkcard-espruino-"));
+  if (typeof code !== "string") {
+    await writeStorage(dir, [[".bootcde", code]], bin);
+    code = 'eval(require("Storage").read(".bootcde"));'; // evaluated from flash, as a card boots it
+  }
   writeFileSync(join(dir, "script.js"), code);
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ["script.js"], { cwd: dir }); // Storage lands in dir/espruino.flash
+    const child = spawn(bin, ["script.js"], { cwd: dir }); // Storage is dir/espruino.flash
     const chunks: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => chunks.push(d));
     child.stderr.on("data", (d: Buffer) => chunks.push(d));

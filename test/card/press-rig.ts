@@ -48,6 +48,7 @@ import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { ESPRUINO, Interpreter, bootFromStorage, sleep, textBytes, writeStorage } from "../../host-tools/lib/interpreter.ts";
 import { encodeProfile } from "../../firmware/core/profile.ts";
 import { drawBlankScreen, drawCodeScreen } from "../../firmware/core/screens.ts";
+import { LINK_SERVICE, LINK_WRITE } from "../../firmware/core/frames.ts";
 import type { BoardConfig } from "../../firmware/board-config.ts";
 import { decode, render } from "../screens/render.ts";
 import { NRF_STUB } from "../support/nrf-stub.ts";
@@ -101,6 +102,7 @@ export interface PanelLog {
   scattered: number;
 }
 
+
 /** The panel and button shim (see the top of this file). Pins by name; times in ms. */
 export function shim(board: BoardConfig, fullMs: number, partialMs: number): string {
   const p = board.panel;
@@ -128,7 +130,12 @@ export function shim(board: BoardConfig, fullMs: number, partialMs: number): str
     // Sampled after each edge too: a long press draws nothing, yet builds an engine.
     `function DOWN(){R.b({state:false,time:getTime(),lastTime:0});SAMPLE();}` +
     `function UP(){R.up--;R.b({state:true,time:getTime(),lastTime:0});SAMPLE();}` +
-    `function PRESS(ms){R.up++;setTimeout(DOWN,0);setTimeout(UP,ms);}`
+    `function PRESS(ms){R.up++;setTimeout(DOWN,0);setTimeout(UP,ms);}` +
+    // The link: WRITE(b64) is one BLE write to the card's service; SHA-256 (each HMAC block of the
+    // AEAD, HKDF and the answer) and each notification are sampled, and counted in R.sh.
+    `R.sh=0;var CR=require("crypto"),SH2=CR.SHA256;CR.SHA256=function(d){SAMPLE();R.sh++;return SH2(d);};` +
+    `var UPD=NRF.updateServices;NRF.updateServices=function(s){SAMPLE();UPD(s);};` +
+    `function WRITE(b){SAMPLE();NRF.S[${q(LINK_SERVICE)}][${q(LINK_WRITE)}].onWrite({data:E.toArrayBuffer(atob(b))});SAMPLE();}`
   );
 }
 
@@ -293,6 +300,11 @@ export class PressRig {
       if (g) await sleep(g);
       this.press(holdMs);
     }
+  }
+
+  /** The card's key, for a test's issuer (never printed). */
+  cardKey(): Uint8Array {
+    return new Uint8Array(this.key);
   }
 
   /** True when code is this card's code for counter (HOTP on node:crypto). For codes the card printed: compare here, never print them. */

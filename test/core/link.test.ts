@@ -15,7 +15,7 @@ import * as P from "../../firmware/core/pairing.ts";
 import { MAX_DETAILS, MAX_PAYEE, encodePayment, type Payment } from "../../firmware/core/payment.ts";
 import { encodeProfile, readProfile } from "../../firmware/core/profile.ts";
 import type { FlashStore } from "../../firmware/core/types.ts";
-import { LINK_ANSWER, LINK_BLANK, LINK_DECLINED, LINK_PASSKEY, LINK_PAYMENT } from "../../firmware/core/link-screens.ts";
+import { SCREEN_ANSWER, SCREEN_BLANK, SCREEN_DECLINED, SCREEN_PASSKEY, SCREEN_PAYMENT } from "../../firmware/core/screen-kinds.ts";
 import { nodeHash } from "../../host-tools/lib/hash.ts";
 import { readAnswerBody } from "../../host-tools/phone/relay.ts";
 import { Flash } from "../../sim/board/flash.ts";
@@ -57,7 +57,7 @@ function independentAnswer(p: { txId: Uint8Array; amount: number; currency: stri
 }
 
 type Shown = { what: string; arg: unknown };
-const SCREENS: Record<number, string> = { [LINK_BLANK]: "wipe", [LINK_PAYMENT]: "payment", [LINK_ANSWER]: "answer", [LINK_DECLINED]: "declined", [LINK_PASSKEY]: "passkey" };
+const SCREENS: Record<number, string> = { [SCREEN_BLANK]: "wipe", [SCREEN_PAYMENT]: "payment", [SCREEN_ANSWER]: "answer", [SCREEN_DECLINED]: "declined", [SCREEN_PASSKEY]: "passkey" };
 
 class Rig {
   readonly flash = new Flash();

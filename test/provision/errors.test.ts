@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SerialPort } from "serialport";
+import { tokenise, untokenise } from "../../host-tools/build/tokens.ts";
 import { ensureFirmwareBuilt } from "../../host-tools/build/ensure.ts";
 import type { Board } from "../../sim/board/board.ts";
 import { bench, type Bench } from "./rig.ts";
@@ -125,7 +126,7 @@ describe("provision and flash refuse bad input with one clear message", function
       expect(run.stderr).to.match(/runs no inkcard firmware\n  flash it first: inkcard flash --port /);
       const other = b.board({ blank: true });
       const bundle = readFileSync((await ensureFirmwareBuilt()).file, "latin1");
-      other.storage.write(".bootcde", bundle.replace(/"0\.1\.0"/g, '"0.0.9"'));
+      other.storage.write(".bootcde", tokenise(untokenise(bundle).replace(/"0\.1\.0"/g, '"0.0.9"'))); // the bundle is pretokenised
       other.reboot();
       b.slot.insert(other);
       const again = await provision(b.pty());

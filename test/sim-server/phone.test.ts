@@ -1,9 +1,9 @@
 /**
  * The simulator's Bluetooth bridge at /ble (sim/server/ble-bridge.ts), which
  * the phone's relay reaches through connectSim (host-tools/phone/sim-transport.ts):
- * who may connect, hostile clients, a dropped link and a power cut. The
- * firmware does not declare the link's service yet (docs/dynamic-data.md,
- * "The card's service"), so the board here is blank.
+ * who may connect, hostile clients, a dropped link and a power cut, on a
+ * blank board (no service: the bridge on its own). The phone against the
+ * firmware through it: phone-cli.test.ts.
  */
 import { expect } from "chai";
 import WebSocket from "ws";

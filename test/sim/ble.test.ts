@@ -9,6 +9,7 @@ import { expect } from "chai";
 import { existsSync, readFileSync } from "node:fs";
 import { ATT, type Central, GattError, HCI } from "../../sim/board/ble.ts";
 import type { Board } from "../../sim/board/board.ts";
+import { LINK_NOTIFY, LINK_SERVICE, LINK_WRITE } from "../../firmware/core/frames.ts";
 import { flashedBoard, newBoard, out } from "./helpers.ts";
 
 const SVC = "7e1a0001-6f2b-4c1d-9a3e-5b8c0d2e4f60";
@@ -104,7 +105,7 @@ describe("sim ble: the GATT table", () => {
     expect(again.discover()[0].characteristics.map((ch) => ch.uuid)).to.deep.equal([RX]);
   });
 
-  it("keeps the firmware's boot call working: the bundle declares no service and no console over Bluetooth", async function () {
+  it("keeps the firmware's boot call working: the bundle declares the link's service alone, nothing readable, no console over Bluetooth", async function () {
     const bundle = new URL("../../dist/firmware.js", import.meta.url);
     if (!existsSync(bundle)) throw new Error("dist/firmware.js is missing: run `npm run build` first");
     const board = await flashedBoard(readFileSync(bundle, "latin1"));
@@ -112,7 +113,16 @@ describe("sim ble: the GATT table", () => {
     expect(board.nrf.servicesOptions).to.deep.equal({ uart: false });
     expect(out(board)).to.not.contain("Uncaught");
     const c = connect(board, 53);
-    expect(c.discover()).to.deep.equal([]);
+    const only = (o: Record<string, boolean>) => ({ read: false, write: false, writeWithoutResponse: false, notify: false, indicate: false, ...o });
+    expect(c.discover()).to.deep.equal([
+      {
+        uuid: LINK_SERVICE,
+        characteristics: [
+          { uuid: LINK_WRITE, properties: only({ write: true, writeWithoutResponse: true }) },
+          { uuid: LINK_NOTIFY, properties: only({ notify: true }) },
+        ],
+      },
+    ]);
     expect(c.mtu).to.equal(53);
   });
 
