@@ -4,7 +4,8 @@
  *
  *   1. build the bundle if it is missing or stale
  *   2. look at the port: an Espruino console that is not locked (an issued
- *      card's console is locked: it is never flashed over serial)
+ *      card's console is locked: it is never flashed over serial), running
+ *      Espruino 2v26 or later (the bundle is pretokenised: build/tokens.ts)
  *   3. upload with the espruino package (espruino.ts), progress shown
  *   4. read back the SHA-256 of the stored boot code; compare with the file's
  *   5. restart the card from flash (load()), wait until it is back (polled,
@@ -17,6 +18,16 @@ import { cardError, ToolError } from "../lib/errors.ts";
 import { CardConsole } from "../serial/card-console.ts";
 import { Link } from "../serial/link.ts";
 import { uploadBootCode } from "./espruino.ts";
+import { ESPRUINO_MIN } from "../build/tokens.ts";
+
+/** "2v29" >= "2v26"; "2v25.396" (a cutting-edge build) < "2v26". */
+export function espruinoAtLeast(version: string, min: string): boolean {
+  const parse = (v: string) => (/^(\d+)v(\d+)(?:\.(\d+))?$/.exec(v) ?? []).slice(1, 4).map((x) => Number(x ?? 0));
+  const [a, b] = [parse(version), parse(min)];
+  if (a.length !== 3) return false;
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return true;
+}
 
 export interface FlashOptions {
   port: string;
@@ -51,6 +62,11 @@ export async function flashCard(o: FlashOptions): Promise<Flashed> {
     // A card just plugged in may still be booting: its answer may take up to the boot deadline.
     if ((await con.probe(con.link.bootMs)) === "locked") {
       throw new ToolError(`the card on ${con.link.port} has a locked console: it is an issued card`, "an issued card is not flashed over serial; erase it through SWD first");
+    }
+    // The bundle is pretokenised (build/tokens.ts): an older Espruino would misread it.
+    const version = await con.espruinoVersion();
+    if (!espruinoAtLeast(version, ESPRUINO_MIN)) {
+      throw new ToolError(`the card runs Espruino ${version}; this firmware needs ${ESPRUINO_MIN} or later`, "update the card's Espruino (espruino.com/Download), then flash again");
     }
   });
 

@@ -17,6 +17,7 @@ import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "./payments.ts";
 import { MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
 import { IssuerError, type Issuer } from "./service.ts";
 import type { Role } from "./store/types.ts";
+import { PHONE_PATH, PHONE_SCRIPT_PATH, phoneHeaders, phoneHtml, phoneScript } from "../phone/web/bundle.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -28,6 +29,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The roles this route admits. */
     roles?: readonly Role[];
+    /** Served without a token: the phone page's two files and the CORS preflights of the phone's routes (nothing else). */
+    public?: boolean;
   }
 }
 
@@ -40,6 +43,18 @@ export const ADMINS: readonly Role[] = ["admin"];
 const IDEMPOTENCY_KEY = /^[!-~]{1,64}$/;
 
 export const BODY_LIMIT = 4096;
+
+/**
+ * The phone page served by the simulator (docs/phone.md) lives on another
+ * loopback origin than the issuer, and calls the phone's three routes with
+ * the holder's bearer token. Those routes, and only those, answer CORS to a
+ * loopback origin: the API takes no cookies, so a page that is allowed to
+ * read an answer still has nothing but the token it was given (a page
+ * without one gets the 401 every caller without one gets). The preflight
+ * carries no token by design, so it is served without one.
+ */
+const PHONE_ROUTES: readonly string[] = ["/v1/cards/:id/pairings", "/v1/cards/:id/payments", "/v1/payments/:id/confirm"];
+const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$/;
 export const MAX_AUDIT_PAGE = 1000;
 
 const UUID = { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" } as const;
@@ -95,6 +110,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
   app.removeContentTypeParser("text/plain");
 
   app.addHook("onRequest", async (req, reply) => {
+    if (req.routeOptions.config.public === true) return;
     const caller = await callerOf(req);
     if (!caller) return deny(reply);
     req.caller = caller.id;
@@ -103,6 +119,16 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
     if (req.routeOptions.url !== undefined && !req.routeOptions.config.roles?.includes(caller.role)) {
       return reply.code(403).send({ error: `a ${caller.role} token may not call ${req.method} ${req.routeOptions.url}` });
     }
+  });
+
+  // CORS for the phone's routes only (PHONE_ROUTES), to loopback origins only; the 401 of a missing token included, so the page can say why.
+  app.addHook("onSend", async (req, reply, payload) => {
+    const origin = req.headers.origin;
+    if (typeof origin === "string" && LOOPBACK_ORIGIN.test(origin) && PHONE_ROUTES.includes(req.routeOptions.url ?? "")) {
+      reply.header("access-control-allow-origin", origin);
+      reply.header("vary", "Origin");
+    }
+    return payload;
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -132,6 +158,26 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: "no such route" }));
 
   const noCard = { error: "no such card" };
+
+  // The phone page (docs/phone.md): a web page for the holder's phone, with Web Bluetooth to the card and this API.
+  app.get(PHONE_PATH, { config: { public: true } }, async (_req, reply) => reply.headers({ ...phoneHeaders("issuer"), "content-type": "text/html; charset=utf-8" }).send(Buffer.from(phoneHtml("issuer"))));
+  app.get(PHONE_SCRIPT_PATH, { config: { public: true } }, async (_req, reply) =>
+    reply.headers({ ...phoneHeaders("issuer"), "content-type": "text/javascript; charset=utf-8" }).send(Buffer.from(await phoneScript())),
+  );
+  for (const url of PHONE_ROUTES) {
+    app.options(url, { config: { public: true } }, async (req, reply) => {
+      const origin = req.headers.origin;
+      if (typeof origin !== "string" || !LOOPBACK_ORIGIN.test(origin)) return reply.code(403).send({ error: "cross-origin calls are taken from loopback origins only" });
+      return reply
+        .code(204)
+        .headers({
+          "access-control-allow-methods": "POST",
+          "access-control-allow-headers": "authorization, content-type",
+          "access-control-max-age": "600",
+        })
+        .send();
+    });
+  }
 
   app.post(
     "/v1/cards",

@@ -86,20 +86,6 @@ async function main(run: () => Promise<number>): Promise<void> {
   }
 }
 
-/** ISO 4217 minor units that are not 2 (the currencies in use; 2 for the rest). */
-const EXPONENTS: Record<string, number> = { BHD: 3, BIF: 0, CLF: 4, CLP: 0, DJF: 0, GNF: 0, IQD: 3, ISK: 0, JOD: 3, JPY: 0, KMF: 0, KRW: 0, KWD: 3, LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0, UYI: 0, UYW: 4, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0 };
-
-/** "12.34" at exponent 2 -> 1234; refuses more decimals than the currency has. */
-export function minorUnits(amount: string, exponent: number): number {
-  const m = /^(\d+)(?:\.(\d+))?$/.exec(amount.trim());
-  if (!m) throw new PhoneError(`the amount must be a decimal number like 12.34, got ${JSON.stringify(amount)}`);
-  const frac = m[2] ?? "";
-  if (frac.length > exponent) throw new PhoneError(`the amount has ${frac.length} decimals; the currency has ${exponent}`);
-  const n = Number(m[1] + frac.padEnd(exponent, "0"));
-  if (!Number.isSafeInteger(n)) throw new PhoneError("the amount is too large");
-  return n;
-}
-
 async function tools(f: Common) {
   const { readFileSync } = await import("node:fs");
   const { IssuerClient } = await import("../issuer/client.ts");
@@ -159,64 +145,53 @@ async function askPasskey(f: Common): Promise<string> {
   }
 }
 
-async function pair(f: Common): Promise<number> {
-  const { PhoneRelay, linkKey } = await import("./relay.ts");
-  const { hexToBytes } = await import("../../firmware/core/bytes.ts");
-  const { issuer, store, log } = await tools(f);
-  const state = store.load();
-  const pairing = await issuer.createPairing(f.card, state.deviceId);
-  log(`the issuer granted pairing epoch ${pairing.epoch}`);
-  const { transport, reconnect } = await link(f, log);
-  const relay = new PhoneRelay(transport, { store, reconnect, log });
+/** The link for flow.ts: the first call connects, each later one reconnects (the relay's reconnects). */
+async function connector(f: Common, log: (l: string) => void): Promise<() => Promise<import("./transport.ts").CardTransport>> {
+  let made: Awaited<ReturnType<typeof link>> | undefined;
+  return async () => {
+    if (made) return made.reconnect();
+    made = await link(f, log);
+    return made.transport;
+  };
+}
+
+/** flow.ts's refusals (bad input, the wrong card, no pairing) as this command's errors. */
+async function flowing<T>(run: () => Promise<T>): Promise<T> {
+  const { FlowError } = await import("./flow.ts");
   try {
-    const h = await relay.hello();
-    if (linkKey(h.linkId) !== pairing.linkId.toLowerCase()) throw new PhoneError(`the card in range is not card ${f.card}`);
-    await relay.pair(hexToBytes(pairing.grant), hexToBytes(pairing.pairKey), pairing.epoch, hexToBytes(state.deviceId));
-  } finally {
-    await relay.close().catch(() => {});
+    return await run();
+  } catch (e) {
+    if (e instanceof FlowError) throw new PhoneError(e.message);
+    throw e;
   }
-  process.stdout.write(`paired with card ${f.card} (epoch ${pairing.epoch})\n`);
+}
+
+async function pair(f: Common): Promise<number> {
+  const { pairCard } = await import("./flow.ts");
+  const { issuer, store, log } = await tools(f);
+  const epoch = await flowing(async () => pairCard({ issuer, store, connect: await connector(f, log), log }, f.card));
+  process.stdout.write(`paired with card ${f.card} (epoch ${epoch})\n`);
   return EXIT.OK;
 }
 
 async function pay(f: PayFlags): Promise<number> {
-  const { PhoneRelay, linkKey } = await import("./relay.ts");
-  const { hexToBytes, readU32BE } = await import("../../firmware/core/bytes.ts");
-  const currency = f.currency.toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) throw new PhoneError("--currency must be an ISO 4217 code like EUR");
-  const exponent = f.exponent ?? EXPONENTS[currency] ?? 2;
-  const amount = minorUnits(f.amount, exponent);
+  const { payCard } = await import("./flow.ts");
   const { issuer, store, log } = await tools(f);
-  const created = await issuer.createPayment(f.card, { amount, currency, exponent, payee: f.payee, details: f.details, ttlSeconds: f.ttl });
-  const envelope = hexToBytes(created.frame);
-  const linkId = readU32BE(envelope, 2);
-  if (!store.load().cards[linkKey(linkId)]) throw new PhoneError(`this phone is not paired with card ${f.card}: run inkcard phone pair first`);
-  const { transport, reconnect } = await link(f, log);
-  const relay = new PhoneRelay(transport, { store, reconnect, log });
-  let answer: string;
-  try {
-    const h = await relay.hello();
-    if (h.linkId !== linkId) throw new PhoneError(`the card in range is not card ${f.card}`);
-    if (h.epoch !== store.load().cards[linkKey(linkId)].epoch) throw new PhoneError("the card is paired with another phone (or an earlier pairing): run inkcard phone pair again");
-    log("payment sent: confirm on the card (a long press declines)");
-    process.stderr.write("phone: confirm the payment on the card\n");
-    answer = await relay.pay(envelope);
-  } finally {
-    await relay.close().catch(() => {});
-  }
-  if (answer === "declined") {
-    process.stdout.write(`payment ${created.paymentId} declined on the card\n`);
+  const req = { amount: f.amount, currency: f.currency, exponent: f.exponent, payee: f.payee, details: f.details, ttlSeconds: f.ttl };
+  const sent = () => process.stderr.write("phone: confirm the payment on the card\n");
+  const r = await flowing(async () => payCard({ issuer, store, connect: await connector(f, log), log }, f.card, req, sent));
+  if (r.outcome === "declined") {
+    process.stdout.write(`payment ${r.paymentId} declined on the card\n`);
     return EXIT.DECLINED;
   }
-  if (answer === "expired") {
-    process.stdout.write(`payment ${created.paymentId} expired before it was confirmed\n`);
+  if (r.outcome === "expired") {
+    process.stdout.write(`payment ${r.paymentId} expired before it was confirmed\n`);
     return EXIT.EXPIRED;
   }
-  const result = await issuer.confirmPayment(created.paymentId, answer);
-  if (!result.ok) {
-    process.stdout.write(`payment ${created.paymentId} refused by the issuer (${result.reason})\n`);
+  if (r.outcome === "refused") {
+    process.stdout.write(`payment ${r.paymentId} refused by the issuer (${r.reason})\n`);
     return EXIT.REFUSED;
   }
-  process.stdout.write(`payment ${created.paymentId} confirmed and accepted\n`);
+  process.stdout.write(`payment ${r.paymentId} confirmed and accepted\n`);
   return EXIT.OK;
 }

@@ -130,6 +130,29 @@ export interface PhoneStore {
   save(state: PhoneState): void | Promise<void>;
 }
 
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const isU32 = (n: unknown, min: number): n is number => Number.isInteger(n) && (n as number) >= min && (n as number) <= 0xffffffff;
+
+/** A stored state read back (a file or localStorage another can edit), checked field by field; throws naming the field, never its value. */
+export function checkPhoneState(v: unknown): PhoneState {
+  const o = v as PhoneState;
+  if (!o || typeof o !== "object") throw new Error("phone state: not an object");
+  if (typeof o.deviceId !== "string" || !HEX32.test(o.deviceId)) throw new Error("phone state: deviceId must be 32 hex digits");
+  if (!o.cards || typeof o.cards !== "object" || Array.isArray(o.cards)) throw new Error("phone state: cards must be an object");
+  const cards: Record<string, CardLink> = {};
+  for (const [k, c] of Object.entries(o.cards)) {
+    const name = /^[0-9a-f]{8}$/.test(k) ? k : "(a bad key)";
+    if (!c || typeof c !== "object") throw new Error(`phone state: card ${name} is not an object`);
+    if (!isU32(c.linkId, 1) || k !== c.linkId.toString(16).padStart(8, "0")) throw new Error(`phone state: card ${name} has a bad linkId`);
+    if (!isU32(c.epoch, 1)) throw new Error(`phone state: card ${name} has a bad epoch`);
+    if (typeof c.pairKey !== "string" || !HEX64.test(c.pairKey)) throw new Error(`phone state: card ${name} has a bad pairKey`);
+    if (!isU32(c.seq, 0)) throw new Error(`phone state: card ${name} has a bad seq`);
+    cards[k] = { linkId: c.linkId, epoch: c.epoch, pairKey: c.pairKey, seq: c.seq };
+  }
+  return { deviceId: o.deviceId, cards };
+}
+
 export function linkKey(linkId: number): string {
   return (linkId >>> 0).toString(16).padStart(8, "0");
 }

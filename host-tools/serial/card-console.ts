@@ -136,6 +136,13 @@ export class CardConsole {
     if (!ok) throw new ToolError("the card refused its console password", "it is not the card the issuer thinks: check --card");
   }
 
+  /** The Espruino version the card runs (process.env.VERSION, e.g. "2v29"). */
+  async espruinoVersion(): Promise<string> {
+    this.link.mark();
+    await this.link.write(`${DLE}print("<<ink"+"ver:"+process.env.VERSION+">>")\n`);
+    return this.link.until((s) => /<<inkver:([0-9v.]{1,20})>>/.exec(s)?.[1], "asking its Espruino version", 5000);
+  }
+
   /** SHA-256 of the boot code the card stores (.bootcde), hex; "" when it has none. */
   async bootCodeSha256(): Promise<string> {
     this.link.mark();

@@ -45,6 +45,8 @@ export interface BoardOptions {
   partialRefreshMs?: number;
   /** Start with the power off (default: on, booting at once). */
   unpowered?: boolean;
+  /** The Espruino version the board reports (process.env.VERSION, the banner; default ESPRUINO_VERSION): a card not yet updated. */
+  espruinoVersion?: string;
 }
 
 /** A line of text the firmware drew, at its top-left corner. */
@@ -144,7 +146,7 @@ export class Board extends EventEmitter {
       runLine: (code) => this.runLine(code),
       inspect: (v) => this.runtime?.inspect(v, true) ?? String(v),
       idle: () => this.idle(),
-      identity: () => `Espruino ${ESPRUINO_VERSION} ${config.board}`,
+      identity: () => `Espruino ${this.host.version} ${config.board}`,
     });
     this.host = {
       config,
@@ -152,6 +154,7 @@ export class Board extends EventEmitter {
       pins: this.pins,
       storage: this.storage,
       serial: this.serial,
+      version: options.espruinoVersion ?? ESPRUINO_VERSION,
       nrf: this.nrf,
       ble: this.ble,
       scriptTimeoutMs: options.scriptTimeoutMs ?? 5000,
@@ -424,7 +427,7 @@ export class Board extends EventEmitter {
         "|  __|_ -| . |  _| | | |   | . |\n" +
         "|____|___|  _|_| |___|_|_|_|___|\n" +
         "         |_| espruino.com\n" +
-        ` ${ESPRUINO_VERSION} (c) 2025 G.Williams\n` +
+        ` ${this.host.version} (c) 2025 G.Williams\n` +
         // Not an "official" Espruino board, so the MDBT42Q build shows this too.
         "\n" +
         "Espruino is Open Source. Our work is supported\n" +

@@ -62,6 +62,7 @@ export function byteHelpers(realm: Realm) {
 export interface BoardFacts {
   config: BoardConfig;
   serial: string;
+  version: string;
   storageBytes: number;
 }
 
@@ -69,7 +70,7 @@ export interface BoardFacts {
 export function processEnv(f: BoardFacts): Record<string, unknown> {
   const chip = CHIPS[f.config.board] ?? CHIPS.MDBT42Q;
   return {
-    VERSION: ESPRUINO_VERSION,
+    VERSION: f.version,
     BOARD: f.config.board,
     RAM: chip.ram,
     FLASH: chip.flash,

@@ -22,7 +22,7 @@ import type { VirtualClock } from "./clock.ts";
 import { PowerCut } from "./flash.ts";
 import { createGraphicsClass, type GraphicsHooks } from "./graphics.ts";
 import { inspect } from "./inspect.ts";
-import { ESPRUINO_VERSION, byteHelpers, cryptoModule, type NrfRecord, nrfModule, processEnv, processMemory, storageModule } from "./libs.ts";
+import { byteHelpers, cryptoModule, type NrfRecord, nrfModule, processEnv, processMemory, storageModule } from "./libs.ts";
 import type { Ble } from "./ble.ts";
 import type { Pins } from "./pins.ts";
 import { Realm } from "./realm.ts";
@@ -75,6 +75,8 @@ export interface RuntimeHost {
   readonly pins: Pins;
   readonly storage: Storage;
   readonly serial: string;
+  /** The Espruino version reported (process.env.VERSION, process.version). */
+  readonly version: string;
   readonly nrf: NrfRecord;
   /** The board's Bluetooth model: NRF's calls go to it, its events come back through invoke. */
   readonly ble: Ble;
@@ -274,8 +276,8 @@ export class Runtime {
       enableWatchdog: () => {},
       kickWatchdog: () => {},
     });
-    const env = () => realm.intrinsics.JSON.parse(JSON.stringify(processEnv({ config: h.config, serial: h.serial, storageBytes: h.storage.getStats().totalBytes })));
-    const process = realm.object({ version: ESPRUINO_VERSION, memory: () => realm.object(processMemory(h.config, this.sandbox, this.builtIn)) });
+    const env = () => realm.intrinsics.JSON.parse(JSON.stringify(processEnv({ config: h.config, serial: h.serial, version: h.version, storageBytes: h.storage.getStats().totalBytes })));
+    const process = realm.object({ version: h.version, memory: () => realm.object(processMemory(h.config, this.sandbox, this.builtIn)) });
     Object.defineProperty(process, "env", { get: env, enumerable: true });
     const consoleObj = realm.object({ log: print, info: print, warn: print, error: print, debug: print });
     const global = vm.runInContext("globalThis", this.context);

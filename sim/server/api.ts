@@ -11,6 +11,7 @@ import type { ConsoleLog } from "./console-log.ts";
 import type { StateStream } from "./events.ts";
 import { HttpError, readJson, sendBytes, sendJson } from "./http.ts";
 import { encodePng } from "./png.ts";
+import { PHONE_PATH, PHONE_SCRIPT_PATH, phoneHeaders, phoneHtml, phoneScript } from "../../host-tools/phone/web/bundle.ts";
 
 export interface TextRun {
   x: number;
@@ -140,6 +141,18 @@ export function apiRoutes(deps: ApiDeps): Map<string, Handler> {
     if (!deps.verify) throw new HttpError(409, "no card was issued in this run (started with --blank?)");
     const answer = await deps.verify(body.code);
     sendJson(res, answer.status, answer.body);
+  });
+  // The phone page (docs/phone.md), its Bluetooth the bridge at /ble: GETs, which change nothing; the
+  // bridge it opens is guarded as every upgrade is (page token, same origin, loopback Host).
+  routes.set(`GET ${PHONE_PATH}`, async (_req, res) => {
+    const body = phoneHtml("sim");
+    res.writeHead(200, { ...phoneHeaders("sim"), "content-type": "text/html; charset=utf-8", "content-length": body.length });
+    res.end(body);
+  });
+  routes.set(`GET ${PHONE_SCRIPT_PATH}`, async (_req, res) => {
+    const body = await phoneScript();
+    res.writeHead(200, { ...phoneHeaders("sim"), "content-type": "text/javascript; charset=utf-8", "content-length": body.length });
+    res.end(body);
   });
   return routes;
 }

@@ -7,7 +7,8 @@
  * link-driver.ts: frames.ts over the AEAD's node:crypto reference, and the
  * issuer of test/support/link-issuer.ts (node:crypto alone).
  *
- * What it shows at card speed: HELLO, PAIR and a PAYMENT in writes of 20
+ * What it shows at card speed: a bonding's passkey on the glass (the
+ * stack's "passkey" event), HELLO, PAIR and a PAYMENT in writes of 20
  * bytes, the payment on the glass, a press answered with the issuer's OCRA
  * response, sealed under the pairing key; hostile frames (forged, replayed,
  * another card's, truncated, out of order) answered with their error code,
@@ -24,6 +25,7 @@ import { sleep } from "../../host-tools/lib/interpreter.ts";
 import { referenceAead } from "../core/etm-reference.ts";
 import { requireEspruino } from "../build/espruino.ts";
 import { LinkDriver, header } from "./link-driver.ts";
+import { drawPasskeyScreen } from "../../firmware/core/screens.ts";
 import { CARD_VARIABLES, HEADROOM, PEAK_BOUND, PressRig } from "./press-rig.ts";
 
 describe("the Bluetooth link on the interpreter (issue 11)", function () {
@@ -53,6 +55,18 @@ describe("the Bluetooth link on the interpreter (issue 11)", function () {
 
   /** The flash file's bytes: what a refused frame must leave as it was. */
   const flash = () => readFileSync(join(rig.dir, "espruino.flash"));
+
+  it("shows the passkey of a Bluetooth bonding on the glass, within the card's memory", async () => {
+    await rig.settle();
+    await rig.resetPeak();
+    const before = await rig.panel();
+    rig.interpreter.send('\x10NRF.H.passkey("402917")'); // what the stack emits when a phone bonds
+    const after = await rig.settle();
+    expect(after.refreshes).to.equal(before.refreshes + 1);
+    expect(rig.shows(after, (s, d) => drawPasskeyScreen(s, d, "402917")), "the PAIRING screen with that passkey").to.equal(true);
+    expect(await rig.peak()).to.be.at.most(PEAK_BOUND);
+    expect(rig.failures()).to.deep.equal([]);
+  });
 
   it("answers HELLO with its link id and no pairing, then takes the issuer's grant", async () => {
     const hello = await send(fragments(F.encodeFrame({ type: F.T_HELLO, cardId: 0, seq: 0, expiry: phone.issuer.t0 + 60 }, new Uint8Array(0))));

@@ -393,6 +393,11 @@ export class PressRig {
     return crc32(render((s) => drawBlankScreen(s)).frame) === log.shown;
   }
 
+  /** True when the glass shows what `draw` draws (core/screens.ts, rendered on the host). */
+  shows(log: PanelLog, draw: (s: Parameters<typeof drawBlankScreen>[0], d: typeof decode) => void): boolean {
+    return crc32(render((s) => draw(s, decode)).frame) === log.shown;
+  }
+
   /**
    * Lines printed since the last accept() (or boot) that say an error happened: the interpreter's
    * own and the firmware's reports ("press failed: ..."). Never a line of the card's answers.

@@ -138,6 +138,19 @@ describe("provision and flash refuse bad input with one clear message", function
     }
   });
 
+  it("flash refuses a card whose Espruino is older than the pretokenised bundle needs, and writes nothing", async () => {
+    const old = b.board({ blank: true, espruinoVersion: "2v25.396" });
+    b.slot.insert(old);
+    try {
+      const run = await inkcard(["flash", "--port", b.pty()]);
+      expect(run.code).to.equal(1);
+      expect(run.stderr).to.match(/^flash failed: the card runs Espruino 2v25\.396; this firmware needs 2v26 or later\n  update the card's Espruino/m);
+      expect(old.storage.list()).to.deep.equal([]);
+    } finally {
+      b.slot.insert(board);
+    }
+  });
+
   it("--json gives the same message as JSON, and flash refuses a port that is not a card", async () => {
     const run = await inkcard(["provision", "--port", join(dir, "nope"), "--issuer", b.issuer.url, "--json"], { INKCARD_ISSUER_TOKEN: b.token });
     expect(run.code).to.equal(1);

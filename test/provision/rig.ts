@@ -75,7 +75,7 @@ export interface Bench {
   pty(): string;
   tcp(): string;
   /** A new board (its own chip serial), flashed with dist/firmware.js unless blank, powered, on a live clock. */
-  board(o?: { blank?: boolean }): Board;
+  board(o?: { blank?: boolean; espruinoVersion?: string }): Board;
   /** Pull the cable: the console server and its pseudo-terminal go away, and come back at a new path. */
   cutLink(): Promise<void>;
   close(): Promise<void>;
@@ -102,7 +102,7 @@ export async function bench(): Promise<Bench> {
     pty: () => server.ptyPath!,
     tcp: () => `${server.url}?token=${server.token}`,
     board(o = {}) {
-      const board = new Board({ config, serial: `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`, unpowered: true });
+      const board = new Board({ config, serial: `${randomBytes(4).toString("hex")}-${randomBytes(4).toString("hex")}`, unpowered: true, espruinoVersion: o.espruinoVersion });
       if (!o.blank) board.storage.write(".bootcde", bundle);
       board.restorePower();
       const card = new BoardCard(board);
