@@ -33,7 +33,14 @@ export interface EngineState extends DisplayState, PanelState, CardState {
 
 /** The card's engine (engine.ts): presses and issuance. It draws nothing: it asks, in state.show. */
 export interface Engine {
+  /** The active slot's card (docs/personalisation.md "Slots"): presses and wipes. */
   readonly card: Card;
+  /** Slot 0's card: the profile issuance writes over the serial line (ink-install). */
+  issued(): Card;
+  /** Power-up: finishes the installs a cut interrupted, then boots the active slot. */
+  boot(): void;
+  /** Switch to the next slot holding a profile and name it on the screen; the ms of a wipe to arm (0). */
+  longPress(): number;
   /** For the shell's button watch, which outlives the engine. */
   readonly button: BoardConfig["button"];
   /** Storage file holding the console password once the card is issued. */

@@ -22,11 +22,14 @@
 import { FIRMWARE_VERSION, readBoard } from "./board";
 import { bytesToHex } from "./core/bytes";
 import { Card } from "./core/card";
-import { lockName } from "./core/profile";
-import { SCREEN_BLANK, SCREEN_CODE, SCREEN_NOT_ISSUED } from "./core/screen-kinds";
+import { SLOTS, activeFile, activeSlot, installSlot, slotCounter, slotProfile } from "./core/personal";
+import { lockName, readProfile } from "./core/profile";
+import { SCREEN_BLANK, SCREEN_CODE, SCREEN_NOT_ISSUED, SCREEN_PROFILE } from "./core/screen-kinds";
+import type { Hash, HashName } from "./core/types";
 import { clock } from "./hal/clock";
 import { boardHashes } from "./hal/crypto";
 import { flashStore } from "./hal/storage";
+import type { BoardConfig } from "./board-config";
 import type { Engine, EngineState } from "./engine-api";
 
 /** The wrapper's parameter. */
@@ -36,12 +39,34 @@ declare let INKCARD_ENGINE_OUT: Engine;
 
 const state = INKCARD_STATE;
 /** Set by make(); module-level so that the functions below do not keep make()'s scope, and the board with it. */
-let card: Card | undefined;
+let board: BoardConfig;
+let hashes: (name: HashName) => Hash | undefined;
+/** The active slot's card (presses), and slot 0's (issuance: the profile the serial line writes). */
+let card: Card;
+let issued: Card | undefined;
+let slot = 0;
 let boardName = "";
 let lockFile = "";
 
+function cardFor(n: number): Card {
+  return new Card({
+    store: flashStore,
+    hashes: hashes,
+    clock: clock,
+    display: display,
+    profileFile: slotProfile(board.storage.profile, n),
+    counterPrefix: slotCounter(board.storage.counter, n),
+    wipeAfterMs: board.panel.wipeAfterMs,
+    state: state,
+  });
+}
+
+function issuedCard(): Card {
+  return issued || (issued = slot ? cardFor(0) : card);
+}
+
 function profileHex(): string {
-  const d = (card as Card).digest();
+  const d = issuedCard().digest();
   return d ? bytesToHex(d) : "";
 }
 
@@ -51,9 +76,38 @@ function identify(): object {
     board: boardName,
     serial: getSerial(),
     profile: profileHex(),
-    staged: (card as Card).staged(),
+    staged: issuedCard().staged(),
     locked: flashStore.read(lockFile) !== undefined,
   };
+}
+
+/** Power-up: finish any install a cut interrupted (slot 0's staged profile, the slots' staged writes), then the active slot. */
+function boot(): void {
+  for (let i = 1; i < SLOTS; i++) installSlot(flashStore, hashes("SHA256") as Hash, board.storage.profile, i);
+  if (slot) issuedCard().install();
+  card.boot();
+}
+
+/**
+ * Long press: the next slot that holds a valid profile becomes the active
+ * one, and the screen names it (not secret: it stays until the next press).
+ * Nothing happens on a card with one profile. Returns 0: no wipe to arm.
+ */
+function longPress(): number {
+  const base = board.storage.profile;
+  const sha = hashes("SHA256") as Hash;
+  for (let i = 1; i < SLOTS; i++) {
+    const n = (slot + i) % SLOTS;
+    const p = readProfile(flashStore.read(slotProfile(base, n)), sha);
+    if (!p) continue;
+    const b = new Uint8Array(1);
+    b[0] = n;
+    if (!flashStore.write(activeFile(base), b, 0, 1)) return 0;
+    slot = n;
+    state.show = { kind: SCREEN_PROFILE, value: ["CARD " + n, p.cardId] };
+    return 0;
+  }
+  return 0;
 }
 
 /** The card's Display: each screen is asked for, for the panel engine to draw. */
@@ -69,22 +123,15 @@ const display = {
   },
 };
 
-/** Everything from the board settings; what is not handed on is garbage when this returns. */
+/** Everything from the board settings, for the active slot. */
 function make(): Engine {
-  const board = readBoard();
-  card = new Card({
-    store: flashStore,
-    hashes: boardHashes(board.hashes),
-    clock: clock,
-    display: display,
-    profileFile: board.storage.profile,
-    counterPrefix: board.storage.counter,
-    wipeAfterMs: board.panel.wipeAfterMs,
-    state: state,
-  });
+  board = readBoard();
+  hashes = boardHashes(board.hashes);
+  slot = activeSlot(flashStore, board.storage.profile);
+  card = cardFor(slot);
   boardName = board.board;
   lockFile = lockName(board.storage.profile);
-  return { card: card, button: board.button, lockFile: lockFile, identify: identify, profileHex: profileHex };
+  return { card: card, issued: issuedCard, button: board.button, lockFile: lockFile, identify: identify, profileHex: profileHex, boot: boot, longPress: longPress };
 }
 
 INKCARD_ENGINE_OUT = make();

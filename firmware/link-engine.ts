@@ -58,6 +58,8 @@ function make(): CardLink {
     file: board.storage.link,
     clock: clock,
     cardKey: cardKey,
+    serial: getSerial,
+    profileFile: profileFile,
     notify: notify,
     screen: screen,
     timer: timer,

@@ -49,7 +49,8 @@
  *    is collected before the next is built.
  * So a burst of presses makes at most one code per refresh, and each code
  * shown had its counter committed first (core/card.ts), as for any press.
- * A long press during a refresh is dropped (it does nothing yet). ink-code
+ * A long press during a refresh is dropped (it switches profiles: the holder
+ * holds again). ink-code
  * (the tool's press, which must answer with a code) waits like a remembered
  * press and answers when it has run.
  *
@@ -241,7 +242,7 @@ function onLongPress(): void {
   if (state.updating) return;
   if (state.link && state.link.payment && decide(false)) return;
   try {
-    (build(CARD) as Engine).card.longPress();
+    state.wipeIn = (build(CARD) as Engine).longPress();
   } catch (e) {
     report("long press", e);
   }
@@ -277,7 +278,7 @@ function onInstall(): void {
   let ok = false;
   let profile = "";
   try {
-    ok = (build(CARD) as Engine).card.install();
+    ok = (build(CARD) as Engine).issued().install();
     profile = (build(CARD) as Engine).profileHex(); // the same engine
   } catch (x) {
     report("install", x);
@@ -375,7 +376,7 @@ function boot(): void {
   E.enableWatchdog(30);
   E.on("errorFlag", onErrorFlag); // first: memory can run out in the boot refresh too
   try {
-    (build(CARD) as Engine).card.boot(); // asks for "not issued" if it fails; a press tries again
+    (build(CARD) as Engine).boot(); // asks for "not issued" if it fails; a press tries again
   } catch (x) {
     report("boot", x);
   }

@@ -11,7 +11,7 @@
  *   off  len  field
  *   0    1    version = 1
  *   1    1    type (bits 7-6 direction, bit 5 sealed, bit 4 carries an issuer envelope)
- *   2    4    card id (pairing.ts; 0 = any card, only in HELLO and READ_SERIAL)
+ *   2    4    card id (pairing.ts; 0 = any card, only in the clear requests: HELLO, READ_SERIAL, VERIFY_CHALLENGE)
  *   6    4    sequence number
  *   10   4    expiry, Unix seconds: refused once the clock is past it
  *   14   n    body; a sealed type: AEAD(key, nonce(type, seq), aad = bytes 0..13, body), tag last
@@ -55,25 +55,25 @@ export const MAX_FRAGMENTS = 32;
 export const DIR_TO_CARD = 0; //   phone -> card, sealed under the pairing key
 export const DIR_ISSUER = 1; //    issuer -> card inside a phone frame, sealed under the card's seal key
 export const DIR_TO_PHONE = 2; //  card -> phone, sealed under the pairing key
-export const DIR_TO_ISSUER = 3; // card -> issuer through the phone, sealed under the seal key (issue 12)
+export const DIR_TO_ISSUER = 3; // card -> issuer through the phone, sealed under the seal key (reserved: unused)
 
 export const T_HELLO = 0x01; //              clear: who are you, what do you take
-export const T_READ_SERIAL = 0x02; //        clear, issue 12: the chip serial
+export const T_READ_SERIAL = 0x02; //        clear: the chip serial (personal.ts)
 export const T_PAIR = 0x11; //               clear, carries T_GRANT
-export const T_SECURITY_CHALLENGE = 0x21; // issue 12: challenge on the security code
-export const T_VERIFY_CHALLENGE = 0x22; //   issue 12: verification device's challenge
+export const T_SECURITY_CHALLENGE = 0x21; // prove the security code before a rewrite
+export const T_VERIFY_CHALLENGE = 0x03; //   clear: a verification device's challenge (personal.ts)
 export const T_PAYMENT = 0x32; //            carries T_PAYMENT_DATA
-export const T_PROFILE_WRITE = 0x33; //      issue 12, carries T_PROFILE_DATA
+export const T_PROFILE_WRITE = 0x33; //      carries T_PROFILE_DATA
 export const T_GRANT = 0x71;
 export const T_PAYMENT_DATA = 0x72;
-export const T_PROFILE_DATA = 0x73; //       issue 12
+export const T_PROFILE_DATA = 0x73; //       a profile and its security code, for one slot
 export const T_ACK = 0x80;
 export const T_ERROR = 0x81;
 export const T_INFO = 0x82; //               answer to HELLO
-export const T_SERIAL = 0x83; //             issue 12
+export const T_SERIAL = 0x83; //             answer to READ_SERIAL
 export const T_ANSWER = 0xa1; //             the transaction-bound answer
-export const T_SECURITY_PROOF = 0xa2; //     issue 12
-export const T_VERIFY_PROOF = 0xa3; //       issue 12
+export const T_SECURITY_PROOF = 0xa2; //     answer to SECURITY_CHALLENGE
+export const T_VERIFY_PROOF = 0x84; //       clear: the proof a verification device checks with the issuer
 
 /** `want` of openFrame: any type of this direction rather than one type. */
 export const ANY = 0x100;

@@ -30,11 +30,17 @@
  * seq = the payment frame's, expiry 0 = none) whose bytes are kept in
  * `state` so that a DUPLICATE of that payment frame gets them again, never
  * a new seal under the same nonce.
+ *
+ * Personalisation (document A, docs/personalisation.md, core/personal.ts):
+ * READ_SERIAL and VERIFY_CHALLENGE are clear and answered by any card;
+ * SECURITY_CHALLENGE (its seq committed, as a payment's) and PROFILE_WRITE
+ * need the bound phone. Nothing of a slot's security code leaves flash but
+ * proofs over it.
  */
 import type { Aead, FloodGuard, Reassembly } from "./frames";
 import {
-  COMPLETE, DEFAULT_WRITE, DUPLICATE, E_BUSY, E_EXPIRED, E_FLOOD, E_ORDER, E_TYPE, MAX_WRITE, MORE, OK, REFUSED_COST, T_ANSWER, T_HELLO, T_INFO,
-  T_PAIR, T_PAYMENT, encodeAck, encodeError, encodeFrame, floodSpend, fragmentFrame, newFloodGuard, newReassembly, pushFragment, resetReassembly, sealFrame,
+  COMPLETE, DEFAULT_WRITE, DUPLICATE, E_BUSY, E_EXPIRED, E_FLOOD, E_MALFORMED, E_ORDER, E_TYPE, MAX_WRITE, MORE, OK, REFUSED_COST, T_ANSWER, T_HELLO, T_INFO,
+  T_PAIR, T_PAYMENT, T_PROFILE_WRITE, T_READ_SERIAL, T_SECURITY_CHALLENGE, T_SECURITY_PROOF, T_SERIAL, T_VERIFY_CHALLENGE, T_VERIFY_PROOF, encodeAck, encodeError, encodeFrame, floodSpend, fragmentFrame, newFloodGuard, newReassembly, pushFragment, resetReassembly, sealFrame,
 } from "./frames";
 import type { Link, Received } from "./inbox";
 import { newReceived, receive } from "./inbox";
@@ -46,7 +52,9 @@ import { PAYMENT_OCRA_SUITE, transactionQuestion } from "./ocra";
 import { hmac } from "./hmac";
 import { truncate } from "./otp";
 import type { PaymentScreen } from "./screens";
-import { SCREEN_ANSWER, SCREEN_BLANK, SCREEN_DECLINED, SCREEN_PASSKEY, SCREEN_PAYMENT } from "./screen-kinds";
+import { SCREEN_ANSWER, SCREEN_BLANK, SCREEN_DECLINED, SCREEN_PASSKEY, SCREEN_PAYMENT, SCREEN_PROFILE } from "./screen-kinds";
+import { PURPOSE_VERIFY, PURPOSE_WRITE, checkChallenge, checkProfileData, encodeProof, encodeSerial, readSecurity, securityProof, slotProfile, writeSlot } from "./personal";
+import { readProfile } from "./profile";
 import type { Clock, FlashStore, Hash } from "./types";
 import { asciiBytes, equalBytes, readU32BE, wipe, writeU32BE } from "./bytes";
 
@@ -85,6 +93,10 @@ export interface LinkOptions {
   clock: Clock;
   /** The card's key K (docs "Keys"), or null when the card has no valid profile. */
   cardKey(): Uint8Array | null;
+  /** The chip serial (getSerial()): personalisation binds a profile to it. */
+  serial(): string;
+  /** The live profile's Storage file: the slots' files are named after it (personal.ts). */
+  profileFile: string;
   /** One notification on LINK_NOTIFY (at most the size the link allows, 20 until a write shows more). */
   notify(bytes: Uint8Array): void;
   /** Show a link screen (screen-kinds.ts LINK_*; SCREEN_BLANK wipes): drawn by whoever holds the panel. */
@@ -269,17 +281,23 @@ export class CardLink {
     const l: Link = link || { cardId: 0, seal: null, pair: null, lastSeq: 0, lastIssuerSeq: 0 };
     let c = receive(this.o.aead, l, bytes, now, out);
     if (c === DUPLICATE) {
-      this.send(encodeAck(out, l.cardId));
+      // The proof again (the slot cannot have changed: a write would have raised lastSeq), else the ACK again.
+      if (out.type === T_SECURITY_CHALLENGE) c = this.prove(l, out, PURPOSE_WRITE, false);
+      else this.send(encodeAck(out, l.cardId));
       const a = this.st.answer;
       if (a && out.type === T_PAYMENT && this.st.answerSeq === out.seq) this.send(a);
-      return;
-    }
-    if (c === OK) {
-      if (out.type === T_HELLO) c = this.hello(out);
+      if (c === DUPLICATE) return;
+    } else if (c === OK) {
+      const t = out.type;
+      if (t === T_HELLO) c = this.hello(out);
+      else if (t === T_READ_SERIAL) c = this.sendSerial(out);
+      else if (t === T_VERIFY_CHALLENGE) c = this.prove(l, out, PURPOSE_VERIFY, false);
       else if (!link) c = E_TYPE;
-      else if (out.type === T_PAIR) c = this.pair(link, out);
-      else if (out.type === T_PAYMENT) c = this.pay(link, out, now);
-      else c = E_TYPE; // a well-formed request this card does not handle (issue 12's)
+      else if (t === T_PAIR) c = this.pair(link, out);
+      else if (t === T_PAYMENT) c = this.pay(link, out, now);
+      else if (t === T_SECURITY_CHALLENGE) c = this.prove(link, out, PURPOSE_WRITE, true);
+      else if (t === T_PROFILE_WRITE) c = this.writeProfile(link, out);
+      else c = E_TYPE; // a well-formed request this card does not handle
     }
     if (c !== OK) {
       floodSpend(this.st.flood as FloodGuard, now, REFUSED_COST);
@@ -315,13 +333,7 @@ export class CardLink {
     const c = decodePayment(out.body, view);
     if (c !== OK) return c;
     if (!(now <= view.expiry)) return E_EXPIRED;
-    const rec = this.record();
-    const next: LinkRecord = { generation: rec.generation, deviceId: rec.deviceId, epoch: rec.epoch, lastSeq: out.seq, lastIssuerSeq: out.issuerSeq };
-    if (!saveRecord(this.o.store, this.o.sha256, this.o.file, next)) return E_BUSY;
-    next.generation++;
-    this.rec = next;
-    link.lastSeq = out.seq;
-    link.lastIssuerSeq = out.issuerSeq;
+    if (!this.commit(link, out)) return E_BUSY;
     const st = this.st;
     st.payment = view;
     st.paymentSeq = out.seq;
@@ -331,6 +343,68 @@ export class CardLink {
     this.send(encodeAck(out, link.cardId)); // before the drawing: the phone stops resending sooner
     this.o.screen(SCREEN_PAYMENT, paymentScreen(view));
     this.o.timer(Math.max(1, Math.min(this.o.paymentMs, (view.expiry - now) * 1000)));
+    return OK;
+  }
+
+  /** Persist the frame's seq (and its envelope's issuer seq, when it has one) before acting on it; false when flash failed. */
+  private commit(link: Link, out: Received): boolean {
+    const rec = this.record();
+    const issuerSeq = out.issuerSeq || rec.lastIssuerSeq;
+    const next: LinkRecord = { generation: rec.generation, deviceId: rec.deviceId, epoch: rec.epoch, lastSeq: out.seq, lastIssuerSeq: issuerSeq };
+    if (!saveRecord(this.o.store, this.o.sha256, this.o.file, next)) return false;
+    next.generation++;
+    this.rec = next;
+    link.lastSeq = out.seq;
+    link.lastIssuerSeq = issuerSeq;
+    return true;
+  }
+
+  // ---- Personalisation (document A, core/personal.ts) ----
+
+  private sendSerial(out: Received): number {
+    if (out.body.length !== 0) return E_MALFORMED; // READ_SERIAL has no body
+    this.send(encodeFrame({ type: T_SERIAL, cardId: this.cardId(), seq: 0, expiry: out.expiry }, encodeSerial(this.o.serial())));
+    return OK;
+  }
+
+  /**
+   * The proof of the slot's security code for the challenge in out.body: sealed
+   * under K_pair for a write, clear for a
+   * verification device. The code itself never leaves flash. commit: persist
+   * the frame's seq first (a new sealed challenge; not for a DUPLICATE).
+   */
+  private prove(link: Link, out: Received, purpose: number, commit: boolean): number {
+    const c = checkChallenge(out.body);
+    if (c !== OK) return c;
+    if (commit && !this.commit(link, out)) return E_BUSY;
+    const slot = out.body[0];
+    const sha = this.o.sha256;
+    const sec = readSecurity(this.o.store, sha, this.o.profileFile, slot);
+    const gen = sec ? sec.generation : 0;
+    const body = encodeProof(slot, gen, sec ? securityProof(sha, sec.code, purpose, slot, gen, this.o.serial(), out.body.subarray(1)) : null);
+    if (purpose === PURPOSE_VERIFY) this.send(encodeFrame({ type: T_VERIFY_PROOF, cardId: link.cardId, seq: 0, expiry: out.expiry }, body));
+    else this.send(sealFrame(this.o.aead, link.pair as Uint8Array, { type: T_SECURITY_PROOF, cardId: link.cardId, seq: out.seq, expiry: 0 }, body));
+    return OK;
+  }
+
+  /**
+   * A profile for a slot, from the issuer: checked (its chip serial, the slot's
+   * generation, the record), written through the slot's staged copy, then the
+   * frame's seq committed and ACK. A cut between the write and the commit
+   * leaves the new slot and the old seq: the phone's resend is refused
+   * (E_OLD_SEQ, the generation moved) and its confirmation proves the new code.
+   */
+  private writeProfile(link: Link, out: Received): number {
+    const o = this.o;
+    const c = checkProfileData(out.body, o.sha256, o.serial(), o.store, o.profileFile);
+    if (c !== OK) return c;
+    const slot = out.body[0];
+    if (!writeSlot(o.store, o.sha256, o.profileFile, out.body) || !this.commit(link, out)) return E_BUSY;
+    this.send(encodeAck(out, link.cardId));
+    const p = readProfile(o.store.read(slotProfile(o.profileFile, slot)), o.sha256);
+    this.st.linkShown = true;
+    o.screen(SCREEN_PROFILE, ["WRITTEN", slot + " " + (p ? p.cardId : "?")]);
+    o.timer(o.shownMs);
     return OK;
   }
 

@@ -20,6 +20,8 @@ export const SCREEN_PASSKEY = 4;
 export const SCREEN_CODE = 5;
 /** No valid profile: never a code. */
 export const SCREEN_NOT_ISSUED = 6;
+/** A profile named (written from the phone, or made active by a long press): two lines, [title, label]. */
+export const SCREEN_PROFILE = 7;
 
 /** A screen asked for and not yet drawn: its number and its argument. */
 export interface ScreenRequest {

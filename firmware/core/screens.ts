@@ -9,7 +9,7 @@
  */
 import type { CustomFont } from "./font";
 import { digitsFont, smallFont } from "./font";
-import { SCREEN_ANSWER, SCREEN_DECLINED, SCREEN_PAYMENT, type ScreenRequest } from "./screen-kinds";
+import { SCREEN_ANSWER, SCREEN_DECLINED, SCREEN_PAYMENT, SCREEN_PROFILE, type ScreenRequest } from "./screen-kinds";
 
 /** The part of Espruino's Graphics the screens draw with. */
 export interface Surface {
@@ -290,11 +290,20 @@ export function drawPasskeyScreen(s: Surface, decode: Decode, passkey: string): 
   drawDigits(s, decode, passkey, y, drawHint(s, small, "Only if you are pairing") - 2);
 }
 
+/** A profile named: a title ("WRITTEN", "CARD 2") and the profile's id, which the code screen shows too. */
+export function drawProfileScreen(s: Surface, decode: Decode, lines: string[]): void {
+  checkText(lines[0], "title");
+  checkText(lines[1], "label");
+  begin(s);
+  drawLines(s, load(decode, smallFont()), lines, [3, 2], (s.getHeight() >> 1) - 30);
+}
+
 /** display.showScreen's function for every link screen but SCREEN_BLANK (display.wipe() draws that). */
 export function drawLinkScreen(s: Surface, decode: Decode, arg: unknown): void {
   const a = arg as ScreenRequest;
   if (a.kind === SCREEN_PAYMENT) drawPaymentScreen(s, decode, a.value as PaymentScreen);
   else if (a.kind === SCREEN_ANSWER) drawAnswerScreen(s, decode, a.value as string);
   else if (a.kind === SCREEN_DECLINED) drawDeclinedScreen(s, decode);
+  else if (a.kind === SCREEN_PROFILE) drawProfileScreen(s, decode, a.value as string[]);
   else drawPasskeyScreen(s, decode, a.value as string);
 }

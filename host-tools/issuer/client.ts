@@ -4,7 +4,8 @@
  */
 import type { CardView } from "./card.ts";
 import type { ConfirmResult, CreatedPayment, Pairing, PaymentRequest } from "./payments.ts";
-import type { AuditView, CreateCardRequest, IssuedCard } from "./service.ts";
+import type { Applied, AuthInput, ConfirmedWrite, OtpAccepted, ProofInput, Released, VerificationCreated, VerificationResult as CardVerification } from "./personal.ts";
+import type { ApplyRequest, AuditView, CreateCardRequest, IssuedCard } from "./service.ts";
 import type { VerifyResult } from "./verify.ts";
 
 export class IssuerHttpError extends Error {
@@ -85,6 +86,38 @@ export class IssuerClient {
   /** The card's 8-digit answer to the payment; 409 (IssuerHttpError) once it is accepted, void or expired. */
   confirmPayment(paymentId: string, answer: string): Promise<ConfirmResult> {
     return this.call("POST", `/v1/payments/${encodeURIComponent(paymentId)}/confirm`, { answer });
+  }
+
+  // Personalisation (docs/issuer-api.md, "Personalisation"): the phone's calls (issue or admin token).
+
+  /** A write session for a slot of the card issued to the chip: its nonce and one-time password. */
+  apply(req: ApplyRequest): Promise<Applied> {
+    return this.call("POST", "/v1/personalisations", req);
+  }
+
+  /** The phone's response to the one-time password (64 hex), once: the authentication code. */
+  otp(sessionId: string, response: string): Promise<OtpAccepted> {
+    return this.call("POST", `/v1/personalisations/${encodeURIComponent(sessionId)}/otp`, { response });
+  }
+
+  /** The response to the authentication code and the card's SECURITY_PROOF: the profile envelope and the new security code. */
+  auth(sessionId: string, input: AuthInput): Promise<Released> {
+    return this.call("POST", `/v1/personalisations/${encodeURIComponent(sessionId)}/auth`, input);
+  }
+
+  /** The card's proof to the confirmation nonce under the new code: the slot rolls. */
+  confirm(sessionId: string, input: ProofInput): Promise<ConfirmedWrite> {
+    return this.call("POST", `/v1/personalisations/${encodeURIComponent(sessionId)}/confirm`, input);
+  }
+
+  /** A verification device's session for a slot of a chip (verify or admin token): the nonce of its VERIFY_CHALLENGE. */
+  createVerification(chipSerial: string, slot: number): Promise<VerificationCreated> {
+    return this.call("POST", "/v1/verifications", { chipSerial, slot });
+  }
+
+  /** The card's VERIFY_PROOF, once: genuine or not. (verify() is taken: it checks a card's code.) */
+  verifyCard(verificationId: string, input: ProofInput): Promise<CardVerification> {
+    return this.call("POST", `/v1/verifications/${encodeURIComponent(verificationId)}`, input);
   }
 
   async audit(q: { card?: string; limit?: number; before?: number } = {}): Promise<AuditView[]> {

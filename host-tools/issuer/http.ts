@@ -15,7 +15,8 @@ import { ALGORITHMS, MODES } from "./card.ts";
 import { MAX_AMOUNT, MAX_DETAILS, MAX_EXPONENT, MAX_PAYEE } from "../../firmware/core/payment.ts";
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "./payments.ts";
 import { MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
-import { IssuerError, type Issuer } from "./service.ts";
+import { HOLDER_RE, IssuerError, LABEL_RE, MAX_HOLDER, PROFILE_MAX_DIGITS, PROFILE_MIN_DIGITS, SERIAL_RE, type Issuer } from "./service.ts";
+import { SLOTS } from "../../firmware/core/personal.ts";
 import type { Role } from "./store/types.ts";
 import { PHONE_PATH, PHONE_SCRIPT_PATH, phoneHeaders, phoneHtml, phoneScript } from "../phone/web/bundle.ts";
 
@@ -46,14 +47,24 @@ export const BODY_LIMIT = 4096;
 
 /**
  * The phone page served by the simulator (docs/phone.md) lives on another
- * loopback origin than the issuer, and calls the phone's three routes with
- * the holder's bearer token. Those routes, and only those, answer CORS to a
+ * loopback origin than the issuer, and calls the phone's routes (pairing,
+ * payments, personalisation, verification) with the holder's bearer token. Those routes, and only those, answer CORS to a
  * loopback origin: the API takes no cookies, so a page that is allowed to
  * read an answer still has nothing but the token it was given (a page
  * without one gets the 401 every caller without one gets). The preflight
  * carries no token by design, so it is served without one.
  */
-const PHONE_ROUTES: readonly string[] = ["/v1/cards/:id/pairings", "/v1/cards/:id/payments", "/v1/payments/:id/confirm"];
+const PHONE_ROUTES: readonly string[] = [
+  "/v1/cards/:id/pairings",
+  "/v1/cards/:id/payments",
+  "/v1/payments/:id/confirm",
+  "/v1/personalisations",
+  "/v1/personalisations/:id/otp",
+  "/v1/personalisations/:id/auth",
+  "/v1/personalisations/:id/confirm",
+  "/v1/verifications",
+  "/v1/verifications/:id",
+];
 const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$/;
 export const MAX_AUDIT_PAGE = 1000;
 
@@ -63,6 +74,17 @@ const CODE = { type: "string", pattern: "^[0-9]{3,10}$" } as const;
 const object = (properties: Record<string, unknown>, required: string[] = []) =>
   ({ type: "object", properties, required, additionalProperties: false }) as const;
 const ID_PARAMS = object({ id: UUID }, ["id"]);
+
+/** What a route's :id names, for the log line. */
+const idKind = (url: string) =>
+  url.startsWith("/v1/payments/") ? "payment" : url.startsWith("/v1/personalisations/") || url.startsWith("/v1/verifications/") ? "session" : "card";
+
+/** Personalisation's fields (personal.ts); service.ts checks them again for callers that are not HTTP. */
+const SERIAL = { type: "string", pattern: SERIAL_RE.source } as const;
+const SLOT = { type: "integer", minimum: 1, maximum: SLOTS - 1 } as const;
+const HEX = (n: number) => ({ type: "string", pattern: `^[0-9a-f]{${n}}$` }) as const;
+const GENERATION = { type: "integer", minimum: 0, maximum: 0xffffffff } as const;
+const PROOF_BODY = object({ generation: GENERATION, proof: HEX(32) }, ["generation", "proof"]);
 
 /** Our own words for fastify's body errors (theirs can echo request headers). */
 const BODY_ERRORS: Record<string, string> = {
@@ -137,7 +159,7 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
       {
         method: req.method,
         route: req.routeOptions.url ?? "(none)",
-        ...(typeof id === "string" && UUID_RE.test(id) ? { [req.routeOptions.url?.startsWith("/v1/payments/") ? "payment" : "card"]: id } : {}),
+        ...(typeof id === "string" && UUID_RE.test(id) ? { [idKind(req.routeOptions.url ?? "")]: id } : {}),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
         caller: req.caller || undefined,
@@ -282,6 +304,64 @@ export function buildApp(issuer: Issuer, opts: HttpOptions = {}): FastifyInstanc
       const result = await issuer.confirmPayment((req.params as { id: string }).id, (req.body as { answer: string }).answer, req.caller);
       return result ?? reply.code(404).send({ error: "no such payment" });
     },
+  );
+
+  // Personalisation (personal.ts, docs/personalisation.md): the phone's write of a profile onto a slot, and
+  // the verification device's check of a slot's security code. Each :id is a session's.
+  app.post(
+    "/v1/personalisations",
+    {
+      config: { roles: ISSUERS },
+      schema: {
+        body: object(
+          {
+            chipSerial: SERIAL,
+            slot: SLOT,
+            deviceId: HEX(32),
+            application: object(
+              {
+                label: { type: "string", pattern: LABEL_RE.source },
+                mode: { enum: MODES },
+                digits: { type: "integer", minimum: PROFILE_MIN_DIGITS, maximum: PROFILE_MAX_DIGITS },
+                holder: { type: "string", maxLength: MAX_HOLDER, pattern: HOLDER_RE.source },
+              },
+              ["label", "mode"],
+            ),
+          },
+          ["chipSerial", "slot", "deviceId", "application"],
+        ),
+      },
+    },
+    async (req, reply) => reply.code(201).send(await issuer.applyPersonalisation(req.body as never, req.caller)),
+  );
+
+  app.post(
+    "/v1/personalisations/:id/otp",
+    { config: { roles: ISSUERS }, schema: { params: ID_PARAMS, body: object({ response: HEX(64) }, ["response"]) } },
+    async (req) => issuer.personalisationOtp((req.params as { id: string }).id, (req.body as { response: string }).response, req.caller),
+  );
+
+  app.post(
+    "/v1/personalisations/:id/auth",
+    { config: { roles: ISSUERS }, schema: { params: ID_PARAMS, body: object({ response: HEX(64), generation: GENERATION, proof: HEX(32) }, ["response", "generation", "proof"]) } },
+    async (req) => issuer.personalisationAuth((req.params as { id: string }).id, req.body as never, req.caller),
+  );
+
+  app.post("/v1/personalisations/:id/confirm", { config: { roles: ISSUERS }, schema: { params: ID_PARAMS, body: PROOF_BODY } }, async (req) =>
+    issuer.confirmPersonalisation((req.params as { id: string }).id, req.body as never, req.caller),
+  );
+
+  app.post(
+    "/v1/verifications",
+    { config: { roles: VERIFIERS }, schema: { body: object({ chipSerial: SERIAL, slot: SLOT }, ["chipSerial", "slot"]) } },
+    async (req, reply) => {
+      const body = req.body as { chipSerial: string; slot: number };
+      return reply.code(201).send(await issuer.createVerification(body.chipSerial, body.slot, req.caller));
+    },
+  );
+
+  app.post("/v1/verifications/:id", { config: { roles: VERIFIERS }, schema: { params: ID_PARAMS, body: PROOF_BODY } }, async (req) =>
+    issuer.answerVerification((req.params as { id: string }).id, req.body as never, req.caller),
   );
 
   app.get(

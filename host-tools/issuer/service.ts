@@ -4,7 +4,7 @@
  * tokens. Every change goes through Store.change, so it is atomic per card
  * and audited in the same transaction.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { bytesToHex } from "../../firmware/core/bytes.ts";
 import { DEFAULT_DIGITS, DEFAULT_TIME_STEP, MAX_DIGITS, MAX_STEP_SECONDS, MIN_DIGITS } from "../issuance/limits.ts";
 import { ALGORITHMS, MODES, stateOf, viewOf, type Algorithm, type CardRecord, type CardView, type Mode, type ProvisioningPackage } from "./card.ts";
@@ -23,7 +23,28 @@ import {
   type Pairing,
   type PaymentRequest,
 } from "./payments.ts";
-import type { AuditEvent, AuditRecord, Role, Store, TokenRecord } from "./store/types.ts";
+import {
+  answerVerification,
+  decideApply,
+  decideAuth,
+  decideConfirmWrite,
+  decideCreateVerification,
+  decideOtp,
+  decideVerification,
+  verificationSession,
+  type Application,
+  type Applied,
+  type AuthInput,
+  type ConfirmedWrite,
+  type OtpAccepted,
+  type Outcome,
+  type ProofInput,
+  type Released,
+  type VerificationCreated,
+  type VerificationResult as CardVerification,
+} from "./personal.ts";
+import { MAX_SERIAL, NONCE_BYTES, SLOTS } from "../../firmware/core/personal.ts";
+import { DuplicateCard, type AuditEvent, type AuditRecord, type PersonalSession, type Role, type Store, type TokenRecord } from "./store/types.ts";
 import { createToken, TokenCheck } from "./tokens.ts";
 import { decideResync, decideVerify, type CodeAt, type Decision, type VerifyResult } from "./verify.ts";
 
@@ -59,6 +80,26 @@ export interface AuditView {
   caller: string;
   detail?: string;
 }
+
+/** POST /v1/personalisations (personal.ts). */
+export interface ApplyRequest {
+  chipSerial: string;
+  slot: number;
+  deviceId: string;
+  application: { label: string; mode: Mode; digits?: number; holder?: string };
+}
+
+/** Digits of a personalised profile's codes. */
+export const PROFILE_MIN_DIGITS = 6;
+export const PROFILE_MAX_DIGITS = 8;
+export const MAX_LABEL = 12;
+export const MAX_HOLDER = 64;
+/** A chip serial as the card sends it (personal.ts readSerial): printable ASCII without space. */
+export const SERIAL_RE = new RegExp(`^[!-~]{1,${MAX_SERIAL}}$`);
+/** A profile's label (profile.ts: its card id, shown beside the codes). */
+export const LABEL_RE = new RegExp(`^[ -~]{1,${MAX_LABEL}}$`);
+/** The holder's name: any text but control characters. */
+export const HOLDER_RE = /^[^\u0000-\u001f\u007f]*$/;
 
 export interface IssuerOptions {
   store: Store;
@@ -136,25 +177,7 @@ export class Issuer {
     const now = this.now();
     // A random account number collides with an issued one rarely; try again then.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const card: CardRecord = {
-        id: opts.id ?? randomUUID(),
-        ...newCardData(now, this.bin),
-        mode,
-        digits,
-        algorithm,
-        step,
-        startCounter: 0,
-        createdAt: now,
-        version: 0,
-        blocked: opts.blocked ?? false,
-        nextCounter: 0,
-        lastStep: -1,
-        drift: 0,
-        failures: 0,
-        lastFailureAt: 0,
-        resyncFailures: 0,
-        lastResyncFailureAt: 0,
-      };
+      const card = this.newCardRecord({ mode, digits, algorithm, step }, now, opts.id ?? randomUUID(), opts.blocked ?? false);
       const audit = { at: now, cardId: card.id, event: "issue" as const, outcome: "ok", caller, detail: `mode=${mode} digits=${digits} algorithm=${algorithm}` };
       if (!(await this.store.insertCard(card, audit))) continue;
       const pkg: ProvisioningPackage = {
@@ -169,6 +192,29 @@ export class Issuer {
       return { card: { ...viewOf(card, this.policy), pan: card.pan }, package: pkg };
     }
     throw new Error("could not allocate an unused PAN");
+  }
+
+  /** A new card's record: fresh card data (a random PAN under the BIN), its first state. */
+  private newCardRecord(t: { mode: Mode; digits: number; algorithm: Algorithm; step: number }, now: number, id: string, blocked: boolean): CardRecord {
+    return {
+      id,
+      ...newCardData(now, this.bin),
+      mode: t.mode,
+      digits: t.digits,
+      algorithm: t.algorithm,
+      step: t.step,
+      startCounter: 0,
+      createdAt: now,
+      version: 0,
+      blocked,
+      nextCounter: 0,
+      lastStep: -1,
+      drift: 0,
+      failures: 0,
+      lastFailureAt: 0,
+      resyncFailures: 0,
+      lastResyncFailureAt: 0,
+    };
   }
 
   async getCard(id: string): Promise<CardView | undefined> {
@@ -320,6 +366,141 @@ export class Issuer {
     return linkCall(this.store.changeLink(p.cardId, paymentId, (card, _link, pay) => decideConfirm(card, pay, this.keys.cardKey(card), answer, this.now(), caller)));
   }
 
+  // ---- Personalisation (personal.ts, docs/personalisation.md) ----------------------------------
+
+  /** The card issued to the chip: its key anchors the link, and the chip's slots are kept under it. */
+  private async baseCard(chipSerial: string): Promise<string | undefined> {
+    return (await this.store.chipIssuance(chipSerial)).find((r) => r.state === "issued")?.cardId;
+  }
+
+  /** A write session's (or a verification's) session, or 404; the decision then reads it again under the card's lock. */
+  private async sessionOf(id: string, kind: PersonalSession["kind"]): Promise<PersonalSession> {
+    const s = await this.store.getSession(id);
+    if (!s || s.kind !== kind) throw new IssuerError(404, kind === "write" ? "no such personalisation" : "no such verification");
+    return s;
+  }
+
+  /**
+   * A new write session for a slot of the card issued to `chipSerial`: 404
+   * when none is, 409 when it is not paired with a phone. The answer holds
+   * the one-time password, which the phone answers (personalisationOtp).
+   */
+  async applyPersonalisation(req: ApplyRequest, caller: string): Promise<Applied> {
+    checkSerial(req.chipSerial);
+    checkSlot(req.slot);
+    if (typeof req.deviceId !== "string" || !/^[0-9a-f]{32}$/.test(req.deviceId)) throw new IssuerError(400, "deviceId must be 32 lower-case hex digits (16 bytes)");
+    const a = req.application;
+    if (!a || typeof a !== "object") throw new IssuerError(400, "application is missing");
+    if (typeof a.label !== "string" || !LABEL_RE.test(a.label)) throw new IssuerError(400, `application.label must be 1..${MAX_LABEL} printable ASCII characters`);
+    if (!MODES.includes(a.mode)) throw new IssuerError(400, 'application.mode must be "counter" or "time"');
+    const digits = a.digits ?? PROFILE_MIN_DIGITS;
+    if (!Number.isInteger(digits) || digits < PROFILE_MIN_DIGITS || digits > PROFILE_MAX_DIGITS) {
+      throw new IssuerError(400, `application.digits must be an integer ${PROFILE_MIN_DIGITS}..${PROFILE_MAX_DIGITS}`);
+    }
+    if (a.holder !== undefined && (typeof a.holder !== "string" || a.holder.length > MAX_HOLDER || !HOLDER_RE.test(a.holder))) {
+      throw new IssuerError(400, `application.holder must be at most ${MAX_HOLDER} characters, none a control character`);
+    }
+    const application: Application = { label: a.label, mode: a.mode, digits, ...(a.holder === undefined ? {} : { holder: a.holder }) };
+    const base = await this.baseCard(req.chipSerial);
+    if (!base) throw new IssuerError(404, "no card is issued to this chip");
+    const r = { id: randomUUID(), chipSerial: req.chipSerial, slot: req.slot, deviceId: req.deviceId, application, nonce: new Uint8Array(randomBytes(NONCE_BYTES)) };
+    return this.personal(base, req.slot, undefined, (card, ctx) => decideApply(card, ctx, this.keys.cardKey(card), r, this.now(), caller));
+  }
+
+  /** The phone's response (64 hex) to the session's one-time password, once: the authentication code. */
+  async personalisationOtp(id: string, response: string, caller: string): Promise<OtpAccepted> {
+    checkHex(response, 64, "response");
+    const s = await this.sessionOf(id, "write");
+    return this.personal(s.cardId, s.slot, id, (card, ctx) => decideOtp(card, ctx, this.keys.cardKey(card), response, this.now(), caller));
+  }
+
+  /**
+   * The phone's response to the authentication code and the card's proof
+   * for the slot: the profile envelope and the new security code. A new
+   * profile card is made only when the slot has no pending profile; its
+   * PAN, random, may be taken (DuplicateCard): then again with another.
+   */
+  async personalisationAuth(id: string, input: AuthInput, caller: string): Promise<Released> {
+    checkHex(input.response, 64, "response");
+    checkGeneration(input.generation);
+    checkHex(input.proof, 32, "proof");
+    const s = await this.sessionOf(id, "write");
+    const application = JSON.parse(s.application) as Application;
+    for (let attempt = 0; ; attempt++) {
+      const now = this.now();
+      const tools = {
+        newProfileCard: this.newCardRecord({ mode: application.mode, digits: application.digits, algorithm: "SHA1", step: DEFAULT_TIME_STEP }, now, randomUUID(), false),
+        cardKeyOf: (c: CardRecord) => this.keys.cardKey(c),
+      };
+      try {
+        return await this.personal(s.cardId, s.slot, id, (card, ctx) => decideAuth(card, ctx, this.keys.cardKey(card), input, tools, now, caller));
+      } catch (e) {
+        if (!(e instanceof DuplicateCard) || attempt >= 4) throw e;
+      }
+    }
+  }
+
+  /** The card's proof to the confirmation nonce under the released code: the slot rolls. */
+  async confirmPersonalisation(id: string, input: ProofInput, caller: string): Promise<ConfirmedWrite> {
+    checkGeneration(input.generation);
+    checkHex(input.proof, 32, "proof");
+    const s = await this.sessionOf(id, "write");
+    return this.personal(s.cardId, s.slot, id, (card, ctx) => decideConfirmWrite(card, ctx, this.keys.cardKey(card), input, this.now(), caller));
+  }
+
+  /**
+   * A verification device's session for a slot of the chip. A chip with no
+   * issued card gets one too, kept beside the cards, which only ever
+   * answers "not genuine": the device learns nothing more of it.
+   */
+  async createVerification(chipSerial: string, slot: number, caller: string): Promise<VerificationCreated> {
+    checkSerial(chipSerial);
+    checkSlot(slot);
+    const r = { id: randomUUID(), chipSerial, slot, nonce: new Uint8Array(randomBytes(NONCE_BYTES)) };
+    const base = await this.baseCard(chipSerial);
+    if (base) {
+      const made = await this.store.changePersonal(base, slot, undefined, (card) => decideCreateVerification(card, r, this.now(), caller));
+      if (made) return unwrap(made);
+    }
+    const session = verificationSession("", r, this.now());
+    await this.store.putSession(session);
+    return { id: r.id, nonce: session.nonce, expiresAt: new Date(session.expiresAt).toISOString() };
+  }
+
+  /** The card's proof to the verification's nonce: genuine or not, once. */
+  async answerVerification(id: string, input: ProofInput, caller: string): Promise<CardVerification> {
+    checkGeneration(input.generation);
+    checkHex(input.proof, 32, "proof");
+    const s = await this.sessionOf(id, "verify");
+    if (s.cardId === "") {
+      try {
+        await this.store.putSession(answerVerification(s, this.now()));
+      } catch (e) {
+        if (e instanceof LinkRefusal) throw new IssuerError(e.status, e.message);
+        throw e;
+      }
+      return { genuine: false, generation: input.generation };
+    }
+    return this.personal(s.cardId, s.slot, id, (card, ctx) => decideVerification(card, ctx, this.keys.cardKey(card), input, this.now(), caller));
+  }
+
+  /** Runs a personalisation decision under the base card's lock; its refusal, once what it wrote is durable, as an IssuerError. */
+  private async personal<T>(cardId: string, slot: number, sessionId: string | undefined, decide: Parameters<Store["changePersonal"]>[3]): Promise<T> {
+    let retire: string | undefined;
+    const out = (await linkCall(
+      this.store.changePersonal(cardId, slot, sessionId, (card, ctx) => {
+        const ch = decide(card, ctx);
+        retire = ch.retire;
+        return ch;
+      }),
+    )) as Outcome<T> | undefined;
+    if (!out) throw new IssuerError(404, "no such card");
+    // The slot rolled: the profile it held is gone from the genuine card, and a copy taken before keeps its key.
+    // After the roll, not in its transaction: a crash in between leaves that card to be blocked by hand (docs/personalisation.md).
+    if (retire) await this.setBlocked(retire, true, "personalisation: slot rewritten");
+    return unwrap(out);
+  }
+
   /**
    * A new API token (see tokens.ts); this is the one time it is seen. The
    * role defaults to admin for programs that embed an issuer and use one
@@ -343,6 +524,27 @@ async function linkCall<T>(p: Promise<T>): Promise<T> {
     if (e instanceof LinkRefusal) throw new IssuerError(e.status, e.message);
     throw e;
   }
+}
+
+function unwrap<T>(o: Outcome<T>): T {
+  if (!o.ok) throw new IssuerError(o.status, o.error);
+  return o.value;
+}
+
+function checkSerial(serial: unknown): void {
+  if (typeof serial !== "string" || !SERIAL_RE.test(serial)) throw new IssuerError(400, `chipSerial must be 1..${MAX_SERIAL} printable ASCII characters, no space`);
+}
+
+function checkSlot(slot: unknown): void {
+  if (!Number.isInteger(slot) || (slot as number) < 1 || (slot as number) > SLOTS - 1) throw new IssuerError(400, `slot must be an integer 1..${SLOTS - 1}`);
+}
+
+function checkGeneration(g: unknown): void {
+  if (!Number.isInteger(g) || (g as number) < 0 || (g as number) > 0xffffffff) throw new IssuerError(400, "generation must be an integer 0..4294967295");
+}
+
+function checkHex(v: unknown, digits: number, field: string): void {
+  if (typeof v !== "string" || v.length !== digits || !/^[0-9a-f]*$/.test(v)) throw new IssuerError(400, `${field} must be ${digits} lower-case hex digits`);
 }
 
 /** True while the acceptance `r` is still the card's latest event: nothing accepted, failed or blocked since. */

@@ -1,9 +1,12 @@
 /**
  * The phone's side of the card link (docs/dynamic-data.md): HELLO, PAIR and
  * PAYMENT over a CardTransport, with the doc's acknowledgement and resend
- * rules. Browser-safe: no Node imports (esbuild bundles it into the phone
- * page); the clock, the timers and the store are injected, so tests drive it
- * on the simulator's virtual clock.
+ * rules, and personalisation's frames (docs/personalisation.md): READ_SERIAL,
+ * SECURITY_CHALLENGE, PROFILE_WRITE and a verification device's
+ * VERIFY_CHALLENGE, on the same resends and reconnects. Browser-safe: no
+ * Node imports (esbuild bundles it into the phone page); the clock, the
+ * timers and the store are injected, so tests drive it on the simulator's
+ * virtual clock.
  *
  * Rules kept here (docs/dynamic-data.md, "Acknowledgements and lost notifications"):
  * - one frame in flight; with no ACK or ERROR 3 s after the last write, the
@@ -16,11 +19,17 @@
  * - the sealed ANSWER is opened under K_pair and must answer our seq; a lost
  *   one is asked for again by resending the payment frame (a DUPLICATE for
  *   the card) 10 s after its ACK, then every 10 s until the payment expires.
+ * - SERIAL, VERIFY_PROOF (clear) and SECURITY_PROOF (sealed under K_pair,
+ *   the challenge's seq) answer their request as an ACK does: a lost one is
+ *   asked for again by the same resends (the card proves again for a
+ *   DUPLICATE challenge); a SECURITY_CHALLENGE takes a seq as a payment does.
  * ACK and ERROR are clear: a forged one can make the relay give up, never
- * accept an answer. Secrets (K_pair, the answer) never go into an error.
+ * accept an answer. Secrets (K_pair, the answer, security codes) never go
+ * into an error.
  */
 import { etmAead } from "../../firmware/core/aead.ts";
 import { bytesToHex, hexToBytes, readU32BE } from "../../firmware/core/bytes.ts";
+import { MAX_SERIAL, NONCE_BYTES, PROOF_BYTES, SLOTS, encodeChallenge, readProof, readSerial } from "../../firmware/core/personal.ts";
 import {
   type Aead,
   DEFAULT_WRITE,
@@ -41,7 +50,16 @@ import {
   T_PAIR,
   T_PAYMENT,
   T_PAYMENT_DATA,
+  T_PROFILE_DATA,
+  T_PROFILE_WRITE,
+  T_READ_SERIAL,
+  T_SECURITY_CHALLENGE,
+  T_SECURITY_PROOF,
+  T_SERIAL,
+  T_VERIFY_CHALLENGE,
+  T_VERIFY_PROOF,
   COMPLETE,
+  isSealed,
   encodeFrame,
   fragmentFrame,
   newFrame,
@@ -65,6 +83,8 @@ export const FLOOD_WAIT_MS = 2000;
 export const ANSWER_RESEND_MS = 10000;
 /** HELLO is clear and authenticates nothing; its expiry only has to pass the card's clock check. */
 const HELLO_TTL_S = 300;
+/** A SECURITY_CHALLENGE is worth no more than the issuer's session it carries (120 s). */
+const CHALLENGE_TTL_S = 120;
 /** Bounds on resends a (possibly forged) E_ORDER or E_FLOOD can cause, and on new links per frame. */
 const MAX_ORDER_RESENDS = 2 * MAX_FRAGMENTS;
 const MAX_FLOOD_WAITS = 5;
@@ -93,7 +113,8 @@ export const CODE_NAMES: Record<number, string> = {
  * resends), LINK_LOST, NOT_PAIRED (this phone holds no key for the card),
  * BAD_INPUT (what the issuer gave is not the expected envelope),
  * WRONG_CARD (the card on the link is not the envelope's), BAD_ANSWER (an
- * authentic answer the relay does not understand).
+ * answer the relay does not understand: the wrong type for the request, a
+ * SERIAL or a proof that is not one).
  */
 export class RelayError extends Error {
   constructor(
@@ -107,6 +128,13 @@ export class RelayError extends Error {
   }
 }
 
+/** A security code this phone received for a slot (docs/personalisation.md). */
+export interface SlotCode {
+  generation: number;
+  /** The code S, hex. Secret, as K_pair is: never shown, never logged. */
+  code: string;
+}
+
 /** What the phone keeps about one card: its link id, the pairing, and the last seq it sealed. */
 export interface CardLink {
   linkId: number;
@@ -115,6 +143,15 @@ export interface CardLink {
   pairKey: string;
   /** The last seq sealed under this pairing (0: none yet). */
   seq: number;
+  /** The issuer's id of the card, when this phone paired through it (flow.ts pairCard). */
+  card?: string;
+  /**
+   * Per slot ("1".."3"): the codes this phone wrote, at most two, oldest
+   * first: the one the issuer holds as current and the one it released and
+   * has not yet seen proven (pending). Kept across pairings: they belong to
+   * the card's slots, not to the pairing.
+   */
+  codes?: Record<string, SlotCode[]>;
 }
 
 export interface PhoneState {
@@ -148,9 +185,31 @@ export function checkPhoneState(v: unknown): PhoneState {
     if (!isU32(c.epoch, 1)) throw new Error(`phone state: card ${name} has a bad epoch`);
     if (typeof c.pairKey !== "string" || !HEX64.test(c.pairKey)) throw new Error(`phone state: card ${name} has a bad pairKey`);
     if (!isU32(c.seq, 0)) throw new Error(`phone state: card ${name} has a bad seq`);
-    cards[k] = { linkId: c.linkId, epoch: c.epoch, pairKey: c.pairKey, seq: c.seq };
+    const link: CardLink = { linkId: c.linkId, epoch: c.epoch, pairKey: c.pairKey, seq: c.seq };
+    if (c.card !== undefined) {
+      if (typeof c.card !== "string" || !/^[0-9A-Za-z-]{1,64}$/.test(c.card)) throw new Error(`phone state: card ${name} has a bad card id`);
+      link.card = c.card;
+    }
+    if (c.codes !== undefined) link.codes = checkCodes(c.codes, name);
+    cards[k] = link;
   }
   return { deviceId: o.deviceId, cards };
+}
+
+function checkCodes(v: unknown, name: string): Record<string, SlotCode[]> {
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error(`phone state: card ${name} has bad codes`);
+  const out: Record<string, SlotCode[]> = {};
+  for (const [slot, list] of Object.entries(v as Record<string, unknown>)) {
+    const n = Number(slot);
+    if (!/^[0-9]$/.test(slot) || n < 1 || n >= SLOTS) throw new Error(`phone state: card ${name} has codes for a bad slot`);
+    if (!Array.isArray(list) || list.length < 1 || list.length > 2) throw new Error(`phone state: card ${name} slot ${slot} must hold one or two codes`);
+    out[slot] = list.map((e: SlotCode) => {
+      if (!e || typeof e !== "object" || !isU32(e.generation, 1)) throw new Error(`phone state: card ${name} slot ${slot} has a bad generation`);
+      if (typeof e.code !== "string" || !HEX64.test(e.code)) throw new Error(`phone state: card ${name} slot ${slot} has a bad code`);
+      return { generation: e.generation, code: e.code };
+    });
+  }
+  return out;
 }
 
 export function linkKey(linkId: number): string {
@@ -189,6 +248,13 @@ export interface Hello {
   epoch: number;
 }
 
+/** A card's SECURITY_PROOF or VERIFY_PROOF: the generation its slot holds (0: none) and the proof (zeros with generation 0). */
+export interface CardProof {
+  slot: number;
+  generation: number;
+  proof: Uint8Array;
+}
+
 /** An ANSWER body: the 8 ASCII digits of the OCRA response, or empty when the holder declined. */
 export function readAnswerBody(body: Uint8Array): string | "declined" | undefined {
   if (body.length === 0) return "declined";
@@ -211,7 +277,30 @@ interface Request {
   cardId: number;
   seq: number;
   expiry: number;
+  /** The card's answer in place of an ACK (SERIAL, a proof), when the request has one. */
+  reply?: number;
+  /** K_pair, for a reply sealed under it. */
+  key?: Uint8Array;
 }
+
+/** Names for messages (errors only). */
+const TYPE_NAMES: Record<number, string> = {
+  [T_HELLO]: "HELLO",
+  [T_READ_SERIAL]: "READ_SERIAL",
+  [T_VERIFY_CHALLENGE]: "VERIFY_CHALLENGE",
+  [T_PAIR]: "PAIR",
+  [T_SECURITY_CHALLENGE]: "SECURITY_CHALLENGE",
+  [T_PAYMENT]: "PAYMENT",
+  [T_PROFILE_WRITE]: "PROFILE_WRITE",
+  [T_ACK]: "ACK",
+  [T_ERROR]: "ERROR",
+  [T_INFO]: "INFO",
+  [T_SERIAL]: "SERIAL",
+  [T_VERIFY_PROOF]: "VERIFY_PROOF",
+  [T_ANSWER]: "ANSWER",
+  [T_SECURITY_PROOF]: "SECURITY_PROOF",
+};
+const typeName = (t: number): string => TYPE_NAMES[t] ?? `type 0x${t.toString(16).padStart(2, "0")}`;
 
 export class PhoneRelay {
   private transport: CardTransport;
@@ -229,6 +318,12 @@ export class PhoneRelay {
   /** While a payment waits: what a valid ANSWER must be, and the answer once seen. */
   private awaiting: { key: Uint8Array; linkId: number; seq: number } | undefined;
   private answer: string | undefined;
+  /** The card the first HELLO found: a new link must reach the same card. */
+  private seen: number | undefined;
+  /** The request in flight (its key opens a sealed reply). */
+  private inflight: Request | undefined;
+  /** The last expiry put on a clear request: each gets its own, so a late answer to one never passes for another's. */
+  private clearExpiry = 0;
 
   constructor(transport: CardTransport, options: RelayOptions) {
     this.store = options.store;
@@ -249,11 +344,64 @@ export class PhoneRelay {
 
   /** HELLO: who the card is, what it takes, and its pairing epoch. */
   async hello(): Promise<Hello> {
-    const frame = encodeFrame({ type: T_HELLO, cardId: 0, seq: 0, expiry: this.nowS() + HELLO_TTL_S }, new Uint8Array(0));
+    const frame = encodeFrame({ type: T_HELLO, cardId: 0, seq: 0, expiry: this.clearExpiryNow() }, new Uint8Array(0));
     const info = await this.exchange(this.request(frame), false);
     const w = info.body[0];
     if (w >= 2 && w <= MAX_WRITE) this.cardWrite = w;
+    this.seen ??= info.cardId;
     return { linkId: info.cardId, maxWrite: this.maxWrite, epoch: readU32BE(info.body, 1) };
+  }
+
+  /** READ_SERIAL (clear, any card): the chip serial, checked to be 1..MAX_SERIAL printable ASCII characters. */
+  async readSerial(): Promise<string> {
+    const frame = encodeFrame({ type: T_READ_SERIAL, cardId: 0, seq: 0, expiry: this.clearExpiryNow() }, new Uint8Array(0));
+    const f = await this.exchange(this.request(frame, T_SERIAL), true);
+    const serial = readSerial(f.body);
+    if (serial === null) throw new RelayError("BAD_ANSWER", `the card's SERIAL is not 1..${MAX_SERIAL} printable ASCII characters`);
+    return serial;
+  }
+
+  /**
+   * VERIFY_CHALLENGE (clear, any card, no pairing): the card's proof of its
+   * slot's code for a verification device's nonce.
+   */
+  async verifyProof(slot: number, nonce: Uint8Array): Promise<CardProof> {
+    const body = challengeBody(slot, nonce);
+    const frame = encodeFrame({ type: T_VERIFY_CHALLENGE, cardId: 0, seq: 0, expiry: this.clearExpiryNow() }, body);
+    const f = await this.exchange(this.request(frame, T_VERIFY_PROOF), true);
+    return proofOf(f.body, slot, "VERIFY_PROOF");
+  }
+
+  /**
+   * SECURITY_CHALLENGE under K_pair with the next seq (saved first, as a
+   * payment's): the card's proof of its slot's code for a write. Needs a
+   * HELLO first (the card's link id) and this phone's pairing with it.
+   */
+  async securityProof(slot: number, nonce: Uint8Array): Promise<CardProof> {
+    const body = challengeBody(slot, nonce);
+    const linkId = this.seen;
+    if (linkId === undefined) throw new RelayError("BAD_INPUT", "say HELLO first: the relay does not know the card yet");
+    const { key, seq } = await this.nextSeq(linkId);
+    const frame = sealFrame(this.aead, key, { type: T_SECURITY_CHALLENGE, cardId: linkId, seq, expiry: this.nowS() + CHALLENGE_TTL_S }, body);
+    const f = await this.exchange(this.request(frame, T_SECURITY_PROOF, key), true);
+    return proofOf(f.body, slot, "SECURITY_PROOF");
+  }
+
+  /**
+   * PROFILE_WRITE: wrap the issuer's T_PROFILE_DATA envelope under K_pair
+   * with the next seq (saved first) and deliver it until the card's ACK (a
+   * DUPLICATE's ACK included: the card took it before). The card's refusal
+   * is a RelayError naming its code (E_OLD_SEQ: the slot is not at the
+   * envelope's previous generation, which a write that landed unacknowledged
+   * also gives; the caller's next proof tells which).
+   */
+  async writeProfile(envelope: Uint8Array): Promise<void> {
+    const env = envelopeHeader(envelope, T_PROFILE_DATA);
+    if (this.seen !== undefined && env.cardId !== this.seen) throw new RelayError("WRONG_CARD", "the profile is for another card than the one on the link");
+    if (this.nowS() > env.expiry) throw new RelayError("E_EXPIRED", "the issuer's profile expired before it was sent", E_EXPIRED);
+    const { key, seq } = await this.nextSeq(env.cardId);
+    const frame = sealFrame(this.aead, key, { type: T_PROFILE_WRITE, cardId: env.cardId, seq, expiry: env.expiry }, envelope);
+    await this.exchange(this.request(frame), true);
   }
 
   /**
@@ -270,7 +418,9 @@ export class PhoneRelay {
     await this.exchange(this.request(frame), true);
     // The card took the grant: from now on only this key opens its frames.
     const after = await this.store.load();
-    after.cards[linkKey(env.cardId)] = { linkId: env.cardId, epoch, pairKey: bytesToHex(pairKey), seq: 0 };
+    const before = after.cards[linkKey(env.cardId)];
+    // The slots' codes belong to the card, not to a pairing: a new pairing keeps them.
+    after.cards[linkKey(env.cardId)] = { linkId: env.cardId, epoch, pairKey: bytesToHex(pairKey), seq: 0, ...(before?.codes ? { codes: before.codes } : {}) };
     await this.store.save(after);
     this.log(`paired with card ${linkKey(env.cardId)}, epoch ${epoch}`);
   }
@@ -282,16 +432,9 @@ export class PhoneRelay {
    */
   async pay(envelope: Uint8Array): Promise<string> {
     const env = envelopeHeader(envelope, T_PAYMENT_DATA);
-    const state = await this.store.load();
-    const card = state.cards[linkKey(env.cardId)];
-    if (!card) throw new RelayError("NOT_PAIRED", `this phone is not paired with card ${linkKey(env.cardId)}`);
+    if (!(await this.store.load()).cards[linkKey(env.cardId)]) throw new RelayError("NOT_PAIRED", `this phone is not paired with card ${linkKey(env.cardId)}`);
     if (this.nowS() > env.expiry) return "expired";
-    const key = hexToBytes(card.pairKey);
-    const seq = card.seq + 1;
-    if (seq > 0xffffffff) throw new RelayError("NOT_PAIRED", "this pairing has used every sequence number: pair again");
-    card.seq = seq;
-    // Persisted before the first write: a crash after this never seals another frame with this seq.
-    await this.store.save(state);
+    const { key, seq } = await this.nextSeq(env.cardId);
     const frame = sealFrame(this.aead, key, { type: T_PAYMENT, cardId: env.cardId, seq, expiry: env.expiry }, envelope);
     const req = this.request(frame);
     this.awaiting = { key, linkId: env.cardId, seq };
@@ -326,12 +469,29 @@ export class PhoneRelay {
     return Math.floor(this.clock.now() / 1000);
   }
 
-  private request(bytes: Uint8Array): Request {
+  private clearExpiryNow(): number {
+    this.clearExpiry = Math.max(this.nowS() + HELLO_TTL_S, this.clearExpiry + 1);
+    return this.clearExpiry;
+  }
+
+  /** K_pair and the next seq for the card, the seq persisted before anything is sealed with it: a crash after this never seals another frame with it. */
+  private async nextSeq(linkId: number): Promise<{ key: Uint8Array; seq: number }> {
+    const state = await this.store.load();
+    const card = state.cards[linkKey(linkId)];
+    if (!card) throw new RelayError("NOT_PAIRED", `this phone is not paired with card ${linkKey(linkId)}`);
+    const seq = card.seq + 1;
+    if (seq > 0xffffffff) throw new RelayError("NOT_PAIRED", "this pairing has used every sequence number: pair again");
+    card.seq = seq;
+    await this.store.save(state);
+    return { key: hexToBytes(card.pairKey), seq };
+  }
+
+  private request(bytes: Uint8Array, reply?: number, key?: Uint8Array): Request {
     const h = newFrame();
     if (readFrame(bytes, h) !== OK) throw new Error("relay: built a bad frame");
     // The sender's frame count mod 4; a resend keeps its frame's id.
     const fid = this.frames++ & 3;
-    return { bytes, fid, type: h.type, cardId: h.cardId, seq: h.seq, expiry: h.expiry };
+    return { bytes, fid, type: h.type, cardId: h.cardId, seq: h.seq, expiry: h.expiry, ...(reply === undefined ? {} : { reply }), ...(key ? { key } : {}) };
   }
 
   private attach(t: CardTransport): void {
@@ -372,7 +532,17 @@ export class PhoneRelay {
       this.push({ kind: "answer" });
       return;
     }
-    if (f.type === T_ACK || f.type === T_ERROR || f.type === T_INFO) {
+    if (f.type === T_SECURITY_PROOF) {
+      const req = this.inflight;
+      if (!req || req.reply !== T_SECURITY_PROOF || !req.key) return;
+      const out = newFrame();
+      // Only a proof sealed under K_pair counts; its seq is checked against the challenge's in answers().
+      if (openFrame(this.aead, req.key, bytes, T_SECURITY_PROOF, req.cardId, -1, this.nowS(), out) !== OK) return;
+      this.push({ kind: "frame", frame: out });
+      return;
+    }
+    // The card's clear answers; a sealed type other than the two above is no one's here.
+    if (f.type >> 6 === 2 && !isSealed(f.type)) {
       f.body = f.body.slice();
       this.push({ kind: "frame", frame: f });
     }
@@ -408,10 +578,22 @@ export class PhoneRelay {
     return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
   }
 
-  /** Does this clear frame answer req? ACK: req's header echoed. ERROR: req's seq and expiry, or 0 and 0 (header unread). INFO: HELLO's answer. */
-  private answers(f: Frame, req: Request): "ack" | "error" | "info" | undefined {
+  /**
+   * Does this frame answer req? ACK: req's header echoed. ERROR: req's seq
+   * and expiry, or 0 and 0 (header unread). INFO: HELLO's answer. A reply
+   * (SERIAL, a proof): req's seq, and its expiry or 0 (none). "wrong": a
+   * clear answer of another type echoing req's seq and expiry (each clear
+   * request has an expiry of its own, so it is not a late answer to another).
+   */
+  private answers(f: Frame, req: Request): "ack" | "error" | "info" | "reply" | "wrong" | undefined {
     if (req.type === T_HELLO) return f.type === T_INFO && f.body.length === 5 ? "info" : f.type === T_ERROR && f.body.length === 2 ? "error" : undefined;
-    if (f.cardId !== req.cardId) return undefined;
+    // A request to card id 0 is answered under the card's own id.
+    if (req.cardId !== 0 && f.cardId !== req.cardId) return undefined;
+    if (req.reply !== undefined) {
+      if (f.type === req.reply) return f.seq === req.seq && (f.expiry === req.expiry || f.expiry === 0) ? "reply" : undefined;
+      if (f.type === T_ERROR) return f.body.length === 2 && ((f.seq === req.seq && f.expiry === req.expiry) || (f.seq === 0 && f.expiry === 0)) ? "error" : undefined;
+      return f.type !== T_INFO && f.type !== T_ACK && f.seq === req.seq && f.expiry === req.expiry ? "wrong" : undefined;
+    }
     if (f.type === T_ACK) return f.seq === req.seq && f.expiry === req.expiry && f.body.length === 0 ? "ack" : undefined;
     if (f.type === T_ERROR && f.body.length === 2) {
       return (f.seq === req.seq && f.expiry === req.expiry) || (f.seq === 0 && f.expiry === 0) ? "error" : undefined;
@@ -430,6 +612,7 @@ export class PhoneRelay {
     let orders = 0;
     let floods = 0;
     let relinks = 0;
+    this.inflight = req;
     for (;;) {
       if (!this.linkUp) {
         await this.relink(relinks++, helloOnRelink, "the link dropped");
@@ -460,7 +643,8 @@ export class PhoneRelay {
           break;
         }
         const kind = this.answers(e.frame, req);
-        if (kind === "ack" || kind === "info") return e.frame;
+        if (kind === "ack" || kind === "info" || kind === "reply") return e.frame;
+        if (kind === "wrong") throw new RelayError("BAD_ANSWER", `the card answered ${typeName(req.type)} with ${typeName(e.frame.type)}, not ${typeName(req.reply!)}`);
         if (kind !== "error") continue; // not about this frame (stale, or someone else's): keep waiting
         const code = e.frame.body[0];
         const detail = e.frame.body[1];
@@ -520,8 +704,10 @@ export class PhoneRelay {
     this.cardWrite = MAX_WRITE;
     this.attach(t);
     if (hello) {
+      const req = this.inflight;
       const h = await this.hello();
-      const want = this.awaiting?.linkId;
+      this.inflight = req;
+      const want = this.awaiting?.linkId ?? this.seen;
       if (want !== undefined && h.linkId !== want) throw new RelayError("WRONG_CARD", "the new link is to another card");
     }
   }
@@ -550,7 +736,22 @@ function fragmentCountOf(req: Request, maxWrite: number): number {
 function envelopeHeader(envelope: Uint8Array, type: number): Frame {
   const h = newFrame();
   if (!(envelope instanceof Uint8Array) || readFrame(envelope, h) !== OK || h.type !== type || h.cardId === 0 || h.body.length < 16) {
-    throw new RelayError("BAD_INPUT", `the issuer's data is not a ${type === T_GRANT ? "grant" : "payment"} envelope`);
+    throw new RelayError("BAD_INPUT", `the issuer's data is not a ${type === T_GRANT ? "grant" : type === T_PROFILE_DATA ? "profile" : "payment"} envelope`);
   }
   return h;
+}
+
+/** A challenge body from the caller's slot and nonce, or BAD_INPUT naming the field. */
+function challengeBody(slot: number, nonce: Uint8Array): Uint8Array {
+  if (!Number.isInteger(slot) || slot < 1 || slot >= SLOTS) throw new RelayError("BAD_INPUT", `the slot must be 1..${SLOTS - 1}`);
+  if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) throw new RelayError("BAD_INPUT", `the nonce must be ${NONCE_BYTES} bytes`);
+  return encodeChallenge(slot, nonce);
+}
+
+/** A proof body the card sent for `slot`, or BAD_ANSWER. */
+function proofOf(body: Uint8Array, slot: number, what: string): CardProof {
+  const p = readProof(body);
+  if (!p) throw new RelayError("BAD_ANSWER", `the card's ${what} is not a proof (${5 + PROOF_BYTES} bytes: slot 1..${SLOTS - 1}, generation, ${PROOF_BYTES}-byte proof)`);
+  if (p.slot !== slot) throw new RelayError("BAD_ANSWER", `the card's ${what} is for slot ${p.slot}, not ${slot}`);
+  return { slot: p.slot, generation: p.generation, proof: p.proof };
 }

@@ -155,6 +155,15 @@ export class Flash {
     return this.mem.slice();
   }
 
+  /**
+   * A second chip holding what this one holds now, as a flash dump written
+   * into another chip would (a clone of the card): in memory, same size, its
+   * own wear counts from zero. Works with the power off, as snapshot() does.
+   */
+  copy(): Flash {
+    return new Flash({ size: this.size, image: this.snapshot() });
+  }
+
   /** A copy of len bytes at addr. */
   read(addr: number, len: number): Uint8Array {
     this.checkPower();

@@ -76,6 +76,8 @@ class Rig {
       aead, sha256: SHA, file: FILE, clock: () => this.now, state: this.state, paymentMs: 120000, shownMs: 60000,
       store: { read: store.read, erase: store.erase, write: (n, d, o, s) => !this.failWrites && store.write(n, d, o, s) },
       cardKey: () => (key ? key.slice() : null),
+      serial: () => "f1e2d3c4-a5b6c7d8",
+      profileFile: "ink.prof",
       notify: (b) => this.notes.push(b.slice()),
       timer: (ms) => this.timers.push(ms),
       screen: (kind, arg) => this.shown.push({ what: SCREENS[kind] ?? `screen ${kind}`, arg }),

@@ -47,6 +47,12 @@ for (const make of [sqliteDb, postgresDb]) {
         ["GET", "/v1/issuance/chips/chip-roles-1", undefined, ["issue", "admin"]],
         ["POST", `/v1/issuance/${NONE}/confirm`, `{"digest":"${"0".repeat(64)}","code":"123"}`, ["issue", "admin"]],
         ["POST", `/v1/issuance/${NONE}/password`, undefined, ["issue", "admin"]],
+        ["POST", "/v1/personalisations", `{"chipSerial":"chip-roles-1","slot":1,"deviceId":"${"0".repeat(32)}","application":{"label":"X","mode":"counter"}}`, ["issue", "admin"]],
+        ["POST", `/v1/personalisations/${NONE}/otp`, `{"response":"${"0".repeat(64)}"}`, ["issue", "admin"]],
+        ["POST", `/v1/personalisations/${NONE}/auth`, `{"response":"${"0".repeat(64)}","generation":0,"proof":"${"0".repeat(32)}"}`, ["issue", "admin"]],
+        ["POST", `/v1/personalisations/${NONE}/confirm`, `{"generation":1,"proof":"${"0".repeat(32)}"}`, ["issue", "admin"]],
+        ["POST", "/v1/verifications", '{"chipSerial":"chip-roles-1","slot":1}', ["verify", "admin"]],
+        ["POST", `/v1/verifications/${NONE}`, `{"generation":1,"proof":"${"0".repeat(32)}"}`, ["verify", "admin"]],
       ];
       for (const [method, path, body, admitted] of routes) {
         for (const role of ROLES) {

@@ -24,11 +24,13 @@ import { flashedBoard, out } from "../sim/helpers.ts";
 import { testProfile } from "../support/card-rig.ts";
 import { CentralTransport, MemoryStore, drive } from "./central.ts";
 import * as F from "../../firmware/core/frames.ts";
+import * as S from "../../firmware/core/personal.ts";
 import { referenceAead } from "../core/etm-reference.ts";
 import { xorshift } from "../card/prng.ts";
 
 const T0 = 1_800_000_000;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const SHA = nodeHash("SHA256");
 
 interface Card {
   board: Board;
@@ -182,10 +184,13 @@ describe("the firmware's Bluetooth link on the emulated board (dist/firmware.js,
  * nothing on the glass or in Storage changes, no error reaches the console,
  * and afterwards a real payment still goes through.
  *
- * Frame mutations are made from a PAYMENT sealed under the pairing key at the
- * next sequence number, so that any change of its bytes must be refused
+ * Frame mutations are made from a request sealed under the pairing key at the
+ * next sequence number (a PAYMENT, a PROFILE_WRITE, a SECURITY_CHALLENGE), so
+ * that any change of its bytes must be refused
  * (the header is the AEAD's associated data); mutated bytes equal to the
- * original are skipped. Write mutations (a fragment dropped, repeated, moved,
+ * original are skipped; or from a clear request (VERIFY_CHALLENGE,
+ * READ_SERIAL), whose changed bytes may still be a request: answered
+ * (INFO, SERIAL, VERIFY_PROOF), changing nothing. Write mutations (a fragment dropped, repeated, moved,
  * its control byte changed, a write too long or too short) are made from a
  * frame the card has already taken, so that even one that reassembled whole
  * would be a duplicate, which the card acknowledges and does not act on.
@@ -196,7 +201,7 @@ describe("hostile frames against the firmware's link on the emulated board (the 
   const FRAMES = Number(process.env.INKCARD_FUZZ_FRAMES ?? 100_000);
   this.timeout(Math.max(120_000, FRAMES * 10));
 
-  it(`answers ${FRAMES.toLocaleString("en")} mutated frames with ERROR alone, changing nothing on the glass or in Storage`, async () => {
+  it(`answers ${FRAMES.toLocaleString("en")} mutated frames with ERROR (a clear request still well formed: its answer), changing nothing on the glass or in Storage`, async () => {
     const c = await card();
     const { relay, t } = await paired(c, 53);
     const first = payment({ expiry: T0 + 30 * 24 * 3600 });
@@ -207,7 +212,22 @@ describe("hostile frames against the firmware's link on the emulated board (the 
     const taken = reassembled(t.writes.slice(sentBefore));
     const seq = c.store.state.cards[linkKey(c.issuer.cardId)]!.seq;
     const envelope = c.issuer.payment(payment({ expiry: T0 + 30 * 24 * 3600 }));
-    const fresh = F.sealFrame(referenceAead, c.issuer.pairKey(c.deviceId, 1), { type: F.T_PAYMENT, cardId: c.issuer.cardId, seq: seq + 1, expiry: T0 + 30 * 24 * 3600 }, envelope);
+    const exp = T0 + 30 * 24 * 3600;
+    const pairKey = c.issuer.pairKey(c.deviceId, 1);
+    const fresh = F.sealFrame(referenceAead, pairKey, { type: F.T_PAYMENT, cardId: c.issuer.cardId, seq: seq + 1, expiry: exp }, envelope);
+    // Document A's requests too: a profile for slot 1 bound to this chip, a challenge (sealed: any change is refused);
+    // a verification device's challenge and READ_SERIAL (clear: a change may still be a request, answered, changing nothing).
+    const profileData = S.encodeProfileData(SHA, { slot: 1, previous: 0, generation: 1, code: new Uint8Array(randomBytes(32)), serial: c.board.serial, record: encodeProfile(testProfile({ key: randomBytes(20), mode: "counter" }), SHA) });
+    const profileEnvelope = F.sealFrame(referenceAead, c.issuer.derive("seal", 32), { type: F.T_PROFILE_DATA, cardId: c.issuer.cardId, seq: c.issuer.seq + 1, expiry: exp }, profileData);
+    const sealed = [
+      fresh,
+      F.sealFrame(referenceAead, pairKey, { type: F.T_PROFILE_WRITE, cardId: c.issuer.cardId, seq: seq + 1, expiry: exp }, profileEnvelope),
+      F.sealFrame(referenceAead, pairKey, { type: F.T_SECURITY_CHALLENGE, cardId: c.issuer.cardId, seq: seq + 1, expiry: exp }, S.encodeChallenge(1, new Uint8Array(randomBytes(16)))),
+    ];
+    const clear = [
+      F.encodeFrame({ type: F.T_VERIFY_CHALLENGE, cardId: 0, seq: 0, expiry: exp }, S.encodeChallenge(1, new Uint8Array(randomBytes(16)))),
+      F.encodeFrame({ type: F.T_READ_SERIAL, cardId: 0, seq: 0, expiry: exp }, new Uint8Array(0)),
+    ];
 
     const answers: number[] = [];
     const reasm = F.newReassembly();
@@ -227,7 +247,9 @@ describe("hostile frames against the firmware's link on the emulated board (the 
     const kinds = new Map<string, number>();
     let errors = 0;
     for (let n = 0; n < FRAMES; n++) {
-      const m = mutate(rnd, fresh, taken);
+      const pick = rnd.int(sealed.length + clear.length);
+      const isClear = pick >= sealed.length;
+      const m = mutate(rnd, isClear ? clear[pick - sealed.length] : sealed[pick], taken);
       kinds.set(m.kind, (kinds.get(m.kind) ?? 0) + 1);
       answers.length = 0;
       for (const w of m.writes) {
@@ -239,7 +261,9 @@ describe("hostile frames against the firmware's link on the emulated board (the 
       }
       // What the flood guard refills for these writes and a refusal, unless this is a burst.
       c.board.advance(m.burst ? 5 : Math.ceil(((m.writes.length + F.REFUSED_COST) * 1000) / F.FLOOD_RATE));
-      const allowed = m.fromTaken ? [F.T_ERROR, F.T_ACK, F.T_ANSWER] : [F.T_ERROR];
+      // Writes of a taken frame can complete a clear request left under way by the mutation before: its answer changes nothing.
+      const clearAnswers = [F.T_INFO, F.T_SERIAL, F.T_VERIFY_PROOF];
+      const allowed = m.fromTaken ? [F.T_ERROR, F.T_ACK, F.T_ANSWER, ...clearAnswers] : isClear ? [F.T_ERROR, ...clearAnswers] : [F.T_ERROR];
       const wrong = answers.filter((a) => !allowed.includes(a));
       if (wrong.length || refreshes() !== drawn || flashOps() !== ops) {
         expect.fail(`frame ${n} (${m.kind}): answers ${answers.join(",")}, refreshes ${refreshes() - drawn}, flash operations ${flashOps() - ops}`);

@@ -17,12 +17,21 @@ import {
   auditFromRow,
   CARD_COLUMNS,
   cardFromRow,
+  cardValues,
   checkLinkChange,
+  checkPersonalChange,
+  DuplicateCard,
   ISSUANCE_COLUMNS,
   issuanceFromRow,
   PAYMENT_COLUMNS,
   paymentFromRow,
   paymentValues,
+  SESSION_COLUMNS,
+  sessionFromRow,
+  sessionValues,
+  SLOT_COLUMNS,
+  slotFromRow,
+  slotValues,
   tokenFromRow,
   type AuditEntry,
   type AuditQuery,
@@ -32,6 +41,10 @@ import {
   type LinkChange,
   type LinkState,
   type PaymentRecord,
+  type PersonalChange,
+  type PersonalContext,
+  type PersonalSession,
+  type SlotState,
   type Store,
   type TokenRecord,
 } from "./types.ts";
@@ -214,6 +227,93 @@ export class PostgresStore implements Store {
       else if (p) await c.query(`INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (${paymentValues(p).map((_, i) => `$${i + 1}`).join(", ")})`, paymentValues(p));
       return this.commit(c, card, Number(r.rows[0].last_audit_id), ch);
     });
+  }
+
+  /**
+   * As changeLink, for personalisation: the base card's row locked first,
+   * so every change of its slots and sessions is serialised on it. The
+   * profile card is inserted in the same transaction (a taken PAN rolls it
+   * all back: DuplicateCard).
+   */
+  changePersonal<T>(
+    cardId: string,
+    slot: number,
+    sessionId: string | undefined,
+    decide: (card: CardRecord, ctx: PersonalContext) => PersonalChange<T>,
+  ): Promise<T | undefined> {
+    return this.tx(async (c) => {
+      const r = await c.query({ ...SELECT_FOR_UPDATE, values: [cardId] });
+      if (r.rows.length === 0) return undefined;
+      const card = cardFromRow(r.rows[0]);
+      const l = (await c.query({ name: "link", text: "SELECT issuer_seq, pair_epoch FROM card_link WHERE card_id = $1", values: [cardId] })).rows[0];
+      const sr = (await c.query({ name: "slot", text: `SELECT ${SLOT_COLUMNS} FROM card_slots WHERE card_id = $1 AND slot = $2`, values: [cardId, slot] })).rows[0];
+      const slotState = sr && slotFromRow(sr);
+      let session: PersonalSession | undefined;
+      if (sessionId !== undefined) {
+        const x = (await c.query({ name: "session", text: `SELECT ${SESSION_COLUMNS} FROM personal_sessions WHERE id = $1 AND card_id = $2`, values: [sessionId, cardId] })).rows[0];
+        session = x && sessionFromRow(x);
+      }
+      let pendingCard: CardRecord | undefined;
+      if (slotState?.pendingCardId) {
+        const p = (await c.query(`SELECT ${CARD_COLUMNS} FROM cards WHERE id = $1`, [slotState.pendingCardId])).rows[0];
+        pendingCard = p && cardFromRow(p);
+      }
+      const ctx: PersonalContext = { link: { issuerSeq: Number(l?.issuer_seq ?? 0), pairEpoch: Number(l?.pair_epoch ?? 0) }, slot: slotState, session, pendingCard };
+      const ch = decide(card, ctx);
+      checkPersonalChange(cardId, slot, ctx, ch);
+      if (ch.link) {
+        await c.query(
+          `INSERT INTO card_link (card_id, issuer_seq, pair_epoch) VALUES ($1, $2, $3)
+           ON CONFLICT (card_id) DO UPDATE SET issuer_seq = excluded.issuer_seq, pair_epoch = excluded.pair_epoch`,
+          [cardId, ch.link.issuerSeq, ch.link.pairEpoch],
+        );
+      }
+      if (ch.profileCard) {
+        const v = cardValues(ch.profileCard, (b) => b);
+        const ins = await c.query(`INSERT INTO cards (${CARD_COLUMNS}) VALUES (${v.map((_, i) => `$${i + 1}`).join(", ")}) ON CONFLICT (pan, psn) DO NOTHING`, v);
+        if (ins.rowCount !== 1) throw new DuplicateCard();
+      }
+      if (ch.slot) {
+        const v = slotValues(ch.slot);
+        await c.query(
+          `INSERT INTO card_slots (${SLOT_COLUMNS}) VALUES (${v.map((_, i) => `$${i + 1}`).join(", ")})
+           ON CONFLICT (card_id, slot) DO UPDATE SET generation = excluded.generation, salt = excluded.salt, profile_card_id = excluded.profile_card_id,
+             pending_generation = excluded.pending_generation, pending_salt = excluded.pending_salt, pending_card_id = excluded.pending_card_id,
+             pending_application = excluded.pending_application, updated_at = excluded.updated_at`,
+          v,
+        );
+      }
+      const x = ch.session;
+      if (x && session) await this.updateSession(c, x, cardId);
+      else if (x) await this.insertSession(c, x);
+      return this.commit(c, card, Number(r.rows[0].last_audit_id), ch);
+    });
+  }
+
+  private updateSession(c: pg.PoolClient | pg.Pool, x: PersonalSession, cardId: string): Promise<pg.QueryResult> {
+    return c.query("UPDATE personal_sessions SET confirm_nonce = $1, state = $2, failures = $3, generation = $4, updated_at = $5 WHERE id = $6 AND card_id = $7", [
+      x.confirmNonce, x.state, x.failures, x.generation, x.updatedAt, x.id, cardId,
+    ]);
+  }
+
+  private insertSession(c: pg.PoolClient | pg.Pool, x: PersonalSession): Promise<pg.QueryResult> {
+    const v = sessionValues(x);
+    return c.query(`INSERT INTO personal_sessions (${SESSION_COLUMNS}) VALUES (${v.map((_, i) => `$${i + 1}`).join(", ")})`, v);
+  }
+
+  async getSession(id: string): Promise<PersonalSession | undefined> {
+    const r = await this.pool.query(`SELECT ${SESSION_COLUMNS} FROM personal_sessions WHERE id = $1`, [id]);
+    return r.rows[0] && sessionFromRow(r.rows[0]);
+  }
+
+  async putSession(s: PersonalSession): Promise<void> {
+    if (s.cardId !== "") throw new Error("a card's session is written by changePersonal");
+    if ((await this.updateSession(this.pool, s, "")).rowCount === 0) await this.insertSession(this.pool, s);
+  }
+
+  async getSlot(cardId: string, slot: number): Promise<SlotState | undefined> {
+    const r = await this.pool.query(`SELECT ${SLOT_COLUMNS} FROM card_slots WHERE card_id = $1 AND slot = $2`, [cardId, slot]);
+    return r.rows[0] && slotFromRow(r.rows[0]);
   }
 
   async getPayment(id: string): Promise<PaymentRecord | undefined> {

@@ -180,6 +180,49 @@ const ISSUANCE = `
   CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_issued ON issuance (chip_serial) WHERE state = 'issued';
   CREATE UNIQUE INDEX IF NOT EXISTS issuance_one_pending ON issuance (chip_serial) WHERE state = 'pending';`;
 
+/**
+ * Version 7: personalisation (personal.ts, docs/personalisation.md).
+ * card_slots holds each written slot's security code as its generation and
+ * salt (the code is derived again from the base card's key: never stored),
+ * the current one and at most one pending; personal_sessions the write and
+ * verification sessions, with their nonces (they cross the air) and never
+ * their one-time password or authentication code (derived again, likewise).
+ * A verification of a chip the issuer does not know has a session with
+ * card_id ''. Both stores write them in the transaction that audits the
+ * change under the base card (Store.changePersonal).
+ */
+const PERSONAL = `
+  CREATE TABLE card_slots (
+    card_id             TEXT NOT NULL,
+    slot                INTEGER NOT NULL CHECK (slot BETWEEN 1 AND 255),
+    generation          BIGINT NOT NULL CHECK (generation BETWEEN 0 AND 4294967295),
+    salt                TEXT NOT NULL,
+    profile_card_id     TEXT NOT NULL,
+    pending_generation  BIGINT NOT NULL CHECK (pending_generation BETWEEN 0 AND 4294967295),
+    pending_salt        TEXT NOT NULL,
+    pending_card_id     TEXT NOT NULL,
+    pending_application TEXT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (card_id, slot)
+  );
+  CREATE TABLE personal_sessions (
+    id            TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('write', 'verify')),
+    card_id       TEXT NOT NULL,
+    chip_serial   TEXT NOT NULL,
+    slot          INTEGER NOT NULL,
+    device_id     TEXT NOT NULL,
+    application   TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    confirm_nonce TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('applied', 'otp_ok', 'released', 'confirmed', 'void', 'open', 'done')),
+    failures      INTEGER NOT NULL,
+    generation    BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+  );`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -191,6 +234,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 4, sqlite: ROLES_AND_META, postgres: ROLES_AND_META },
   { version: 5, sqlite: LINK, postgres: LINK },
   { version: 6, sqlite: ISSUANCE, postgres: ISSUANCE },
+  { version: 7, sqlite: PERSONAL, postgres: PERSONAL },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

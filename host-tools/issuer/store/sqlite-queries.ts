@@ -12,7 +12,7 @@
  */
 import type Database from "better-sqlite3";
 import { auditRecord, parseBatch, parseEntry, PREV, type BatchRow, type LogEntry } from "./log.ts";
-import { CARD_COLUMNS, ISSUANCE_COLUMNS, PAYMENT_COLUMNS, type AuditRecord } from "./types.ts";
+import { CARD_COLUMNS, ISSUANCE_COLUMNS, PAYMENT_COLUMNS, SESSION_COLUMNS, SLOT_COLUMNS, type AuditRecord } from "./types.ts";
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -64,6 +64,19 @@ export function prepareStatements(db: Database.Database) {
     payment: db.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
     insertPayment: db.prepare(`INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     updatePayment: db.prepare("UPDATE payments SET status = ?, failures = ?, updated_at = ? WHERE id = ?"),
+    // Personalisation (personal.ts): slots and sessions, written inside a change of the base card.
+    slot: db.prepare(`SELECT ${SLOT_COLUMNS} FROM card_slots WHERE card_id = ? AND slot = ?`),
+    setSlot: db.prepare(
+      `INSERT INTO card_slots (${SLOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (card_id, slot) DO UPDATE SET generation = excluded.generation, salt = excluded.salt, profile_card_id = excluded.profile_card_id,
+         pending_generation = excluded.pending_generation, pending_salt = excluded.pending_salt, pending_card_id = excluded.pending_card_id,
+         pending_application = excluded.pending_application, updated_at = excluded.updated_at`,
+    ),
+    session: db.prepare(`SELECT ${SESSION_COLUMNS} FROM personal_sessions WHERE id = ?`),
+    insertSession: db.prepare(`INSERT INTO personal_sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    updateSession: db.prepare(
+      "UPDATE personal_sessions SET confirm_nonce = ?, state = ?, failures = ?, generation = ?, updated_at = ? WHERE id = ? AND card_id = ?",
+    ),
     // Issuance (issuance.ts). The unique indexes refuse a second pending card of a chip: DO NOTHING, changes 0.
     issuance: db.prepare(`SELECT ${ISSUANCE_COLUMNS} FROM issuance WHERE card_id = ?`),
     chipIssuance: db.prepare(

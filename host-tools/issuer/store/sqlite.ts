@@ -39,10 +39,17 @@ import { CardCache, withState } from "./sqlite-cache.ts";
 import { WalSync } from "./sqlite-durability.ts";
 import { entryAt, prepareStatements, recent, trail, type Statements } from "./sqlite-queries.ts";
 import {
+  cardValues,
   checkLinkChange,
+  checkPersonalChange,
+  DuplicateCard,
   issuanceFromRow,
   paymentFromRow,
   paymentValues,
+  sessionFromRow,
+  sessionValues,
+  slotFromRow,
+  slotValues,
   tokenFromRow,
   type AuditEntry,
   type AuditQuery,
@@ -52,6 +59,10 @@ import {
   type LinkChange,
   type LinkState,
   type PaymentRecord,
+  type PersonalChange,
+  type PersonalContext,
+  type PersonalSession,
+  type SlotState,
   type Store,
   type TokenRecord,
 } from "./types.ts";
@@ -300,6 +311,67 @@ export class SqliteStore implements Store {
       }
       return ch;
     });
+  }
+
+  /**
+   * A change (above) whose decision also reads and writes the card's link
+   * state, a slot, a session, and inserts a profile card, as changeLink
+   * does: reads under the batch's write lock, writes in a savepoint once the
+   * decision is checked. The profile card's row is written whole (its state
+   * is its first): the log has nothing of it to replay until it changes.
+   */
+  changePersonal<T>(
+    cardId: string,
+    slot: number,
+    sessionId: string | undefined,
+    decide: (card: CardRecord, ctx: PersonalContext) => PersonalChange<T>,
+  ): Promise<T | undefined> {
+    return this.change(cardId, (card) => {
+      const row = this.st.link.get(cardId) as Record<string, unknown> | undefined;
+      const slotRow = this.st.slot.get(cardId, slot) as Record<string, unknown> | undefined;
+      const sessionRow = sessionId === undefined ? undefined : (this.st.session.get(sessionId) as Record<string, unknown> | undefined);
+      const session = sessionRow && sessionFromRow(sessionRow);
+      const slotState = slotRow && slotFromRow(slotRow);
+      const ctx: PersonalContext = {
+        link: { issuerSeq: Number(row?.issuer_seq ?? 0), pairEpoch: Number(row?.pair_epoch ?? 0) },
+        slot: slotState,
+        session: session && session.cardId === cardId ? session : undefined,
+        pendingCard: slotState?.pendingCardId ? this.cache.get(slotState.pendingCardId)?.card : undefined,
+      };
+      const ch = decide(card, ctx);
+      checkPersonalChange(cardId, slot, ctx, ch);
+      if (ch.link || ch.slot || ch.session || ch.profileCard) {
+        this.db.transaction(() => {
+          if (ch.link) this.st.setLink.run(cardId, ch.link.issuerSeq, ch.link.pairEpoch);
+          if (ch.profileCard && this.st.insertCard.run(...cardValues(ch.profileCard, (b) => (b ? 1 : 0))).changes !== 1) throw new DuplicateCard();
+          if (ch.slot) this.st.setSlot.run(...slotValues(ch.slot));
+          const x = ch.session;
+          if (x && ctx.session) this.st.updateSession.run(x.confirmNonce, x.state, x.failures, x.generation, x.updatedAt, x.id, cardId);
+          else if (x) this.st.insertSession.run(...sessionValues(x));
+        })();
+      }
+      return ch;
+    });
+  }
+
+  async getSession(id: string): Promise<PersonalSession | undefined> {
+    const r = this.st.session.get(id) as Record<string, unknown> | undefined;
+    return r && sessionFromRow(r);
+  }
+
+  async putSession(s: PersonalSession): Promise<void> {
+    if (s.cardId !== "") throw new Error("a card's session is written by changePersonal");
+    // A transaction of its own, durable before it resolves, as an issuance write.
+    await this.issuanceWrite(() => {
+      if (this.st.updateSession.run(s.confirmNonce, s.state, s.failures, s.generation, s.updatedAt, s.id, "").changes === 0) {
+        this.st.insertSession.run(...sessionValues(s));
+      }
+    });
+  }
+
+  async getSlot(cardId: string, slot: number): Promise<SlotState | undefined> {
+    const r = this.st.slot.get(cardId, slot) as Record<string, unknown> | undefined;
+    return r && slotFromRow(r);
   }
 
   private paymentOf(id: string, cardId?: string): PaymentRecord | undefined {

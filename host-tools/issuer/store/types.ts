@@ -8,10 +8,17 @@ import type { CardRecord, CardState } from "../card.ts";
  * "provision": issuance steps (issuance.ts): begun, proven on the card, abandoned, replaced, console password given.
  * "restore": the rule applied to each card on the first start from a restored backup (restore.ts).
  */
-export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision" | "restore" | LinkEvent;
+export type AuditEvent = "issue" | "verify" | "resync" | "block" | "unblock" | "provision" | "restore" | LinkEvent | PersonalEvent;
 
 /** Dynamic data (payments.ts): a phone paired, a payment sealed, a payment's answer checked. */
 export type LinkEvent = "pair" | "payment" | "confirm";
+
+/**
+ * Personalisation (personal.ts): a step of a profile write ("personalise":
+ * apply, otp, auth, confirm), and a verification device's check of a
+ * security code ("verification"), both under the chip's base card.
+ */
+export type PersonalEvent = "personalise" | "verification";
 
 /** One line of the audit trail. Never a key, a code or a token. */
 export interface AuditEntry {
@@ -101,6 +108,105 @@ export interface LinkChange<T> extends Change<T> {
   payment?: PaymentRecord | undefined;
 }
 
+/**
+ * A slot's security code at the issuer (personal.ts, docs/personalisation.md):
+ * its current generation and, until the card proves it, at most one pending
+ * one. Salts, never codes: a code is derived again from the base card's key
+ * and its salt (deriveSecurityCode). A slot without a row holds no code.
+ */
+export interface SlotState {
+  /** The base card: the card issued to the chip, whose key anchors the link. */
+  cardId: string;
+  slot: number;
+  /** The current generation, 0 when the slot holds no code yet. */
+  generation: number;
+  /** Its salt, 32 hex ("" with generation 0). */
+  salt: string;
+  /** The issuer card of the profile the current code came with ("" with generation 0). */
+  profileCardId: string;
+  /** The generation released and not yet proven, 0 for none. */
+  pendingGeneration: number;
+  pendingSalt: string;
+  pendingCardId: string;
+  /** The application the pending profile was made for, JSON ("" for none): a retry must ask for the same. */
+  pendingApplication: string;
+  updatedAt: number;
+}
+
+export type SessionKind = "write" | "verify";
+
+/**
+ * applied -> otp_ok -> released -> confirmed (a write), open -> done (a
+ * verification); void after MAX_SESSION_FAILURES wrong answers. Expiry is
+ * not a state: a session past expiresAt is dead whatever its state says.
+ */
+export type SessionState = "applied" | "otp_ok" | "released" | "confirmed" | "void" | "open" | "done";
+
+/**
+ * A personalisation or verification session (personal.ts). Its nonces are
+ * not secret (they cross the air); its one-time password and authentication
+ * code are derived again from the base card's key and the nonce, so the
+ * database holds neither.
+ */
+export interface PersonalSession {
+  /** UUID, the API's handle. */
+  id: string;
+  kind: SessionKind;
+  /** The base card; "" for a verification of a chip the issuer does not know. */
+  cardId: string;
+  chipSerial: string;
+  slot: number;
+  /** The phone's device id, 32 hex ("" for a verification). */
+  deviceId: string;
+  /** The application asked for, JSON ("" for a verification). */
+  application: string;
+  /** 32 hex. */
+  nonce: string;
+  /** The confirmation's challenge, 32 hex, once the profile is released. */
+  confirmNonce: string;
+  state: SessionState;
+  failures: number;
+  /** The generation released to this session (0 before). */
+  generation: number;
+  /** Milliseconds since 1970. */
+  expiresAt: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What changePersonal reads under the card's lock, besides the card. */
+export interface PersonalContext {
+  link: LinkState;
+  /** The slot's row, if it has one. */
+  slot: SlotState | undefined;
+  /** The session, when asked for and it is this card's. */
+  session: PersonalSession | undefined;
+  /** The slot's pending profile card, when it has one. */
+  pendingCard: CardRecord | undefined;
+}
+
+/**
+ * A decision of changePersonal: a Change of the base card (its audit entry
+ * required when anything below is written), and in the same transaction
+ * the link state, the slot, the session, and a new profile card (inserted:
+ * DuplicateCard when its PAN is taken, and nothing is written).
+ */
+export interface PersonalChange<T> extends Change<T> {
+  link?: LinkState | undefined;
+  slot?: SlotState | undefined;
+  session?: PersonalSession | undefined;
+  profileCard?: CardRecord | undefined;
+  /** Not written by the store: the profile card a roll replaced, which service.ts blocks once this change is durable. */
+  retire?: string | undefined;
+}
+
+/** A new card's PAN and PSN are another card's (rare: they are random); the caller tries again with another. */
+export class DuplicateCard extends Error {
+  constructor() {
+    super("a card with this PAN and PSN exists");
+  }
+}
+
 /** An issuance's state (schema.ts, version 6, says what each means). */
 export type IssuanceState = "pending" | "issued" | "void" | "replaced";
 
@@ -177,6 +283,24 @@ export interface Store {
     decide: (card: CardRecord, link: LinkState, payment: PaymentRecord | undefined) => LinkChange<T>,
   ): Promise<T | undefined>;
   getPayment(id: string): Promise<PaymentRecord | undefined>;
+  /**
+   * As changeLink, for personalisation (personal.ts): the card's link
+   * state, its slot's row, the session `sessionId` (undefined: none, or
+   * another card's) and the slot's pending profile card, read in one
+   * transaction under the card's exclusion; what the decision returns is
+   * written with its audit entry, atomically (checkPersonalChange says what
+   * the store refuses). Undefined for an unknown card; resolves once durable.
+   */
+  changePersonal<T>(
+    cardId: string,
+    slot: number,
+    sessionId: string | undefined,
+    decide: (card: CardRecord, ctx: PersonalContext) => PersonalChange<T>,
+  ): Promise<T | undefined>;
+  getSession(id: string): Promise<PersonalSession | undefined>;
+  /** A session of no card (a verification of an unknown chip), inserted or updated on its own; a card's go through changePersonal. */
+  putSession(s: PersonalSession): Promise<void>;
+  getSlot(cardId: string, slot: number): Promise<SlotState | undefined>;
   /** The issuance of a card (issuance.ts), if it has one. */
   getIssuance(cardId: string): Promise<IssuanceRow | undefined>;
   /** The chip's pending and issued cards, oldest first. */
@@ -309,4 +433,91 @@ export function issuanceFromRow(r: Record<string, unknown>): IssuanceRow {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
+}
+
+export const SLOT_COLUMNS =
+  "card_id, slot, generation, salt, profile_card_id, pending_generation, pending_salt, pending_card_id, pending_application, updated_at";
+
+export function slotFromRow(r: Record<string, unknown>): SlotState {
+  return {
+    cardId: String(r.card_id),
+    slot: Number(r.slot),
+    generation: Number(r.generation),
+    salt: String(r.salt),
+    profileCardId: String(r.profile_card_id),
+    pendingGeneration: Number(r.pending_generation),
+    pendingSalt: String(r.pending_salt),
+    pendingCardId: String(r.pending_card_id),
+    pendingApplication: String(r.pending_application),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+/** The values of a slot in SLOT_COLUMNS' order. */
+export function slotValues(s: SlotState): unknown[] {
+  return [s.cardId, s.slot, s.generation, s.salt, s.profileCardId, s.pendingGeneration, s.pendingSalt, s.pendingCardId, s.pendingApplication, s.updatedAt];
+}
+
+export const SESSION_COLUMNS =
+  "id, kind, card_id, chip_serial, slot, device_id, application, nonce, confirm_nonce, state, failures, generation, expires_at, created_at, updated_at";
+
+export function sessionFromRow(r: Record<string, unknown>): PersonalSession {
+  return {
+    id: String(r.id),
+    kind: r.kind as SessionKind,
+    cardId: String(r.card_id),
+    chipSerial: String(r.chip_serial),
+    slot: Number(r.slot),
+    deviceId: String(r.device_id),
+    application: String(r.application),
+    nonce: String(r.nonce),
+    confirmNonce: String(r.confirm_nonce),
+    state: r.state as SessionState,
+    failures: Number(r.failures),
+    generation: Number(r.generation),
+    expiresAt: Number(r.expires_at),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+/** The values of a session in SESSION_COLUMNS' order. */
+export function sessionValues(s: PersonalSession): unknown[] {
+  return [s.id, s.kind, s.cardId, s.chipSerial, s.slot, s.deviceId, s.application, s.nonce, s.confirmNonce, s.state, s.failures, s.generation, s.expiresAt, s.createdAt, s.updatedAt];
+}
+
+/** The card's values in CARD_COLUMNS' order, as a store inserts them (blocked as 0/1 for SQLite, a boolean for PostgreSQL). */
+export function cardValues(c: CardRecord, bool: (b: boolean) => unknown): unknown[] {
+  return [
+    c.id, c.pan, c.expiry, c.psn, c.mode, c.digits, c.algorithm, c.step, c.startCounter, c.createdAt, c.version,
+    bool(c.blocked), c.nextCounter, c.lastStep, c.drift, c.failures, c.lastFailureAt, c.resyncFailures, c.lastResyncFailureAt,
+  ];
+}
+
+/**
+ * Throws (before anything is written) when a personalisation decision
+ * breaks the rules of PersonalChange: writes without an audit entry of this
+ * card, a link state that goes back, a slot or session of another card or
+ * slot, a generation that goes back, a session whose fixed fields changed,
+ * a profile card that is the base card.
+ */
+export function checkPersonalChange(cardId: string, slot: number, ctx: PersonalContext, ch: PersonalChange<unknown>): void {
+  if (!ch.link && !ch.slot && !ch.session && !ch.profileCard) return;
+  checkLinkChange(cardId, ctx.link, undefined, { result: undefined, audit: ch.audit, link: ch.link });
+  if (!ch.audit || ch.audit.cardId !== cardId) throw new Error("a personalisation change must be audited under its own card");
+  const s = ch.slot;
+  if (s) {
+    if (s.cardId !== cardId || s.slot !== slot) throw new Error("a slot must be changed under its own card");
+    const b = ctx.slot;
+    if (b && s.generation < b.generation) throw new Error("a slot's generation only grows");
+    if (s.pendingGeneration !== 0 && s.pendingGeneration !== s.generation + 1) throw new Error("a slot's pending generation is its current one + 1");
+    if (s.generation > 0xffffffff || s.pendingGeneration > 0xffffffff) throw new Error("a slot's generations are u32");
+  }
+  const x = ch.session;
+  if (x) {
+    if (x.cardId !== cardId || x.slot !== slot) throw new Error("a session must be changed under its own card and slot");
+    const b = ctx.session;
+    if (b && (b.id !== x.id || b.kind !== x.kind || b.nonce !== x.nonce || b.chipSerial !== x.chipSerial)) throw new Error("a session's id, kind, chip and nonce never change");
+  }
+  if (ch.profileCard && ch.profileCard.id === cardId) throw new Error("a profile card is a card of its own");
 }

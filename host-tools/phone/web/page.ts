@@ -1,17 +1,19 @@
 /**
- * The phone page (docs/phone.md): the holder's phone of document C in a
- * browser. It asks the issuer for a pairing or a payment (HTTP, a bearer
- * token the holder gives), relays it to the card with the same relay as
- * `inkcard phone` (../relay.ts) over Web Bluetooth (../ble-transport.ts),
- * and posts the card's answer back to the issuer.
+ * The phone page (docs/phone.md): the holder's phone of documents C and A
+ * in a browser. It asks the issuer for a pairing, a payment or a profile
+ * (HTTP, a bearer token the holder gives), relays it to the card with the
+ * same relay as `inkcard phone` (../relay.ts) over Web Bluetooth
+ * (../ble-transport.ts), and posts the card's answer back to the issuer; and
+ * it verifies a card as `inkcard verify-card` does.
  *
  * Where the Bluetooth comes from: served by the simulator (meta
  * inkcard-mode = "sim") it is simBluetooth, a navigator.bluetooth-shaped
  * object over the simulator's bridge; served by the issuer, it is the
  * browser's own navigator.bluetooth (Chrome on Android or desktop), and a
  * real card. The phone's state (device id, K_pair, seq) is in localStorage
- * (storage.ts). Nothing secret is shown or logged: not the token, the pair
- * key, the payment's code nor the card's answer.
+ * (storage.ts), with the security codes it wrote. Nothing secret is shown
+ * or logged: not the token, the pair key, the payment's code, the card's
+ * answer nor a security code; personalisation and verification show outcomes only.
  *
  * Bundled by esbuild (bundle.ts); the Node tsconfig has no DOM types, so the
  * few browser objects used are declared below.
@@ -20,7 +22,8 @@ import { IssuerClient } from "../../issuer/client.ts";
 import { WebBluetoothTransport, type WebBluetooth } from "../ble-transport.ts";
 import type { SocketLike } from "../bridge-client.ts";
 import { RelayError } from "../relay.ts";
-import { FlowError, helloCard, pairCard, payCard, type Connect, type FlowDeps } from "../flow.ts";
+import { FlowError, helloCard, pairCard, payCard, personaliseCard, verifyCard, type Connect, type FlowDeps, type PersonalDeps } from "../flow.ts";
+import { personalApi } from "../personal-client.ts";
 import { simBluetooth } from "./sim-bluetooth.ts";
 import { BrowserStore, type KeyValue } from "./storage.ts";
 
@@ -155,7 +158,7 @@ function issuerBase(): string {
   return u.href.replace(/\/$/, "");
 }
 
-function deps(): FlowDeps {
+function deps(): FlowDeps & { issuer: IssuerClient } {
   const token = $("token").value.trim();
   if (!token) throw new FlowError("give an issuer API token");
   if (!/^[!-~]{1,512}$/.test(token)) throw new FlowError("the token must be printable ASCII without spaces");
@@ -163,6 +166,11 @@ function deps(): FlowDeps {
   const base = issuerBase();
   g.sessionStorage.setItem(ISSUER_KEY, base);
   return { issuer: new IssuerClient(base, token), store, connect: connector(), log };
+}
+
+function personalDeps(): PersonalDeps {
+  const d = deps();
+  return { issuer: personalApi(d.issuer), store: d.store, connect: d.connect, log };
 }
 
 function cardId(): string {
@@ -230,6 +238,24 @@ async function doPay(): Promise<void> {
   else if (r.outcome === "refused") setStatus("refused", `payment ${r.paymentId}: the issuer refused the card's answer (${r.reason})`);
 }
 
+async function doApply(): Promise<void> {
+  const d = personalDeps();
+  const id = cardId();
+  const appMode = $("apply-mode").value === "time" ? "time" : "counter";
+  const r = await personaliseCard(d, id, { slot: Number($("apply-slot").value), application: { label: $("apply-label").value, mode: appMode } });
+  $("status").dataset.slot = String(r.slot);
+  setStatus("written", `profile ${r.profileCardId} written to slot ${r.slot} (generation ${r.generation})`);
+}
+
+async function doVerify(): Promise<void> {
+  const d = personalDeps();
+  const slot = Number($("verify-slot").value);
+  const r = await verifyCard({ issuer: d.issuer, connect: d.connect, log }, slot);
+  $("status").dataset.genuine = String(r.genuine);
+  if (r.genuine) setStatus("genuine", `card on chip ${r.chipSerial}, slot ${slot}: genuine`);
+  else setStatus("not-genuine", `card on chip ${r.chipSerial}, slot ${slot}: NOT genuine${r.reason ? ` (${r.reason})` : ""}`);
+}
+
 function showDevice(): void {
   try {
     const s = store.load();
@@ -265,6 +291,11 @@ function init(): void {
     e.preventDefault();
     void run("payment", doPay);
   });
+  $("apply-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void run("apply", doApply);
+  });
+  $("verify").addEventListener("click", () => void run("verify", doVerify));
   $("passkey-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const v = $("passkey").value.trim();
